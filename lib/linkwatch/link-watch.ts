@@ -1,0 +1,162 @@
+/**
+ * Watches the carrier and operational state of the uplinks' interfaces, so a pulled cable or a
+ * vanished ppp0 reaches the engine within milliseconds instead of after several probe rounds.
+ * `ip monitor link` says *that* something changed (iproute2 6.1 prints text only); sysfs says *what* is true now.
+ */
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { execa, ResultPromise } from 'execa';
+import { Logger, silentLogger } from '../log/logger';
+
+export interface LinkState {
+  iface: string;
+  /** The interface exists. */
+  exists: boolean;
+  /** Administratively up (IFF_UP). */
+  adminUp: boolean;
+  /** Carrier present (null when the kernel cannot say, e.g. the interface is down). */
+  carrier: boolean | null;
+  /** /sys/class/net/IFACE/operstate: up, down, unknown, lowerlayerdown, dormant ... */
+  operstate: string;
+  /** Usable for traffic: exists, admin up, carrier, operstate up or unknown (TUN/ppp report unknown). */
+  up: boolean;
+}
+
+export interface LinkSource {
+  state(iface: string): LinkState;
+  on(event: 'change', listener: (state: LinkState) => void): this;
+  off(event: 'change', listener: (state: LinkState) => void): this;
+}
+
+const IFF_UP = 0x1;
+
+export function absentLink(iface: string): LinkState {
+  return { iface, exists: false, adminUp: false, carrier: null, operstate: 'absent', up: false };
+}
+
+async function readSysfs(root: string, iface: string, file: string): Promise<string | null> {
+  try {
+    return (await readFile(join(root, iface, file), 'utf8')).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Reads one interface's state from sysfs (root is /sys/class/net unless a test points elsewhere). */
+export async function readLinkState(iface: string, root = '/sys/class/net'): Promise<LinkState> {
+  const operstate = await readSysfs(root, iface, 'operstate');
+  if (operstate === null) return absentLink(iface);
+  const flags = Number.parseInt((await readSysfs(root, iface, 'flags')) ?? '0', 16);
+  const carrierText = await readSysfs(root, iface, 'carrier');
+  const carrier = carrierText === null ? null : carrierText === '1';
+  const adminUp = (flags & IFF_UP) !== 0;
+  const up = adminUp && carrier === true && (operstate === 'up' || operstate === 'unknown');
+  return { iface, exists: true, adminUp, carrier, operstate, up };
+}
+
+/** Interface name from one line of `ip monitor link` / `ip link` text output. */
+export function parseMonitorLine(line: string): string | null {
+  const m = /^(?:Deleted\s+)?(?:link\/\S+\s+)?\d+:\s+([^:@\s]+)[@:]/.exec(line.trim());
+  return m ? m[1] : null;
+}
+
+export interface LinkWatchOptions {
+  sysfsRoot?: string;
+  logger?: Logger;
+  /** Safety net for missed events (ms); 0 disables. */
+  pollMs?: number;
+  /** Command that prints one line per link change (default: ip monitor link). */
+  monitorCommand?: [string, ...string[]];
+}
+
+export class LinkWatch extends EventEmitter implements LinkSource {
+  private readonly states = new Map<string, LinkState>();
+  private readonly root: string;
+  private readonly logger: Logger;
+  private readonly pollMs: number;
+  private readonly monitorCommand: [string, ...string[]];
+  private monitor: ResultPromise | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly ifaces: readonly string[],
+    options: LinkWatchOptions = {},
+  ) {
+    super();
+    this.root = options.sysfsRoot ?? '/sys/class/net';
+    this.logger = options.logger ?? silentLogger;
+    this.pollMs = options.pollMs ?? 1000;
+    this.monitorCommand = options.monitorCommand ?? ['ip', 'monitor', 'link'];
+    for (const i of ifaces) this.states.set(i, absentLink(i));
+  }
+
+  state(iface: string): LinkState {
+    return this.states.get(iface) ?? absentLink(iface);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.startMonitor();
+    await this.refreshAll(false);
+    if (this.pollMs > 0) {
+      this.pollTimer = setInterval(() => void this.refreshAll(true), this.pollMs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.pollTimer = undefined;
+    this.restartTimer = undefined;
+    const monitor = this.monitor;
+    this.monitor = undefined;
+    if (monitor) {
+      monitor.kill('SIGTERM');
+      await monitor.catch(() => undefined);
+    }
+  }
+
+  /** Re-reads every watched interface; emits 'change' for those that differ. */
+  async refreshAll(emit = true): Promise<void> {
+    await Promise.all(this.ifaces.map((i) => this.refresh(i, emit)));
+  }
+
+  async refresh(iface: string, emit = true): Promise<LinkState> {
+    const next = await readLinkState(iface, this.root);
+    const prev = this.states.get(iface);
+    this.states.set(iface, next);
+    if (emit && !this.stopped && (!prev || !sameState(prev, next))) this.emit('change', next);
+    return next;
+  }
+
+  private startMonitor(): void {
+    const [cmd, ...args] = this.monitorCommand;
+    const child = execa(cmd, args, { reject: false, buffer: false, stdin: 'ignore', stderr: 'ignore', env: { LC_ALL: 'C' } });
+    this.monitor = child;
+    if (child.stdout) {
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        const iface = parseMonitorLine(line);
+        if (iface && this.states.has(iface)) void this.refresh(iface);
+      });
+    }
+    void child.then((result) => {
+      if (this.stopped || this.monitor !== child) return;
+      // The monitor died on its own: keep watching by polling, and restart it after a pause.
+      this.logger.warn(`link monitor exited (${result.exitCode ?? result.signal ?? 'unknown'}); restarting`);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        if (!this.stopped) this.startMonitor();
+      }, 1000);
+    });
+  }
+}
+
+function sameState(a: LinkState, b: LinkState): boolean {
+  return a.exists === b.exists && a.up === b.up && a.carrier === b.carrier && a.operstate === b.operstate && a.adminUp === b.adminUp;
+}

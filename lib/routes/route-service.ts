@@ -1,0 +1,216 @@
+/**
+ * Everything this package does to the kernel's routing, on iproute2:
+ * - the default route of the main table, swapped with `ip route replace` so there is never a moment without one;
+ * - probe pins, so a probe bound to an uplink leaves by that uplink whatever the main table says:
+ *   policy mode (default): a routing table per uplink plus `ip rule` (oif IFACE, from ADDR), user traffic untouched;
+ *   host-route mode (the original's way, opt-in): /32 routes to each target via the uplink.
+ * It remembers what it installed and removes exactly that on cleanup.
+ */
+import { CommandRunner } from '../process/runner';
+import { Logger } from '../log/logger';
+import { PinMode, UplinkConfig } from '../uplink/model';
+
+export interface DefaultRoute {
+  dev: string;
+  gateway: string | null;
+  metric: number;
+}
+
+export interface RouteServiceOptions {
+  runner: CommandRunner;
+  logger: Logger;
+  pinMode?: PinMode;
+  /** Log mutating commands instead of running them. */
+  dryRun?: boolean;
+  /** First routing table id and rule priority used for pins; uplink i gets base + i. */
+  tableBase?: number;
+  /** Path of the ip binary (default: `ip` on PATH). */
+  ipCommand?: string;
+}
+
+export const DEFAULT_TABLE_BASE = 4200;
+/** How many tables/priorities from the base belong to us; stale ones in this range are removed at start. */
+export const TABLE_RANGE = 64;
+
+interface IpRouteJson {
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  metric?: number;
+  table?: string;
+}
+
+interface IpRuleJson {
+  priority?: number;
+  table?: string;
+}
+
+interface IpAddrJson {
+  ifname?: string;
+  addr_info?: { family?: string; local?: string; scope?: string }[];
+}
+
+/** What one uplink's pin consists of, so cleanup removes exactly that. */
+interface PinRecord {
+  table: number;
+  priority: number;
+  /** Arguments that select each rule we added (after `ip rule del`). */
+  rules: string[][];
+  hostRoutes: string[];
+}
+
+export class RouteService {
+  readonly pinMode: PinMode;
+  readonly dryRun: boolean;
+  private readonly runner: CommandRunner;
+  private readonly logger: Logger;
+  private readonly tableBase: number;
+  private readonly ip: string;
+  private readonly pins = new Map<string, PinRecord>();
+
+  constructor(options: RouteServiceOptions) {
+    this.runner = options.runner;
+    this.logger = options.logger;
+    this.pinMode = options.pinMode ?? 'policy';
+    this.dryRun = options.dryRun ?? false;
+    this.tableBase = options.tableBase ?? DEFAULT_TABLE_BASE;
+    this.ip = options.ipCommand ?? 'ip';
+  }
+
+  /** Table id (and rule priority) reserved for the uplink at this position. */
+  tableFor(index: number): number {
+    return this.tableBase + index;
+  }
+
+  private async read(args: string[]): Promise<string> {
+    return (await this.runner.run(this.ip, args)).stdout;
+  }
+
+  /** Runs a command that changes the kernel's state, or only logs it in dry-run mode. */
+  private async change(args: string[], options: { ignoreFailure?: boolean } = {}): Promise<void> {
+    if (this.dryRun) {
+      this.logger.info(`DRY-RUN: ${this.ip} ${args.join(' ')}`);
+      return;
+    }
+    if (options.ignoreFailure) {
+      const r = await this.runner.run(this.ip, args, { reject: false });
+      if (r.exitCode !== 0) this.logger.debug(`${this.ip} ${args.join(' ')}: ${r.stderr.trim()}`);
+      return;
+    }
+    await this.runner.run(this.ip, args);
+  }
+
+  /** The main table's default route with the lowest metric, or null if there is none. */
+  async readDefault(): Promise<DefaultRoute | null> {
+    const routes = parseJson<IpRouteJson[]>(await this.read(['-4', '-j', 'route', 'show', 'default']), []);
+    const candidates = routes
+      .filter((r) => r.dev)
+      .map((r) => ({ dev: r.dev as string, gateway: r.gateway ?? null, metric: r.metric ?? 0 }))
+      .sort((a, b) => a.metric - b.metric);
+    return candidates[0] ?? null;
+  }
+
+  private nexthop(uplink: UplinkConfig): string[] {
+    return uplink.gateway ? ['via', uplink.gateway, 'dev', uplink.iface] : ['dev', uplink.iface];
+  }
+
+  /** Points the main table's default route at the uplink, atomically. Returns the route it replaced. */
+  async activate(uplink: UplinkConfig): Promise<DefaultRoute | null> {
+    const previous = await this.readDefault();
+    await this.change(['-4', 'route', 'replace', 'default', ...this.nexthop(uplink)]);
+    return previous;
+  }
+
+  /** IPv4 addresses on the interface (empty if it does not exist). */
+  async addressesOf(iface: string): Promise<string[]> {
+    const r = await this.runner.run(this.ip, ['-4', '-j', 'addr', 'show', 'dev', iface], { reject: false });
+    if (r.exitCode !== 0) return [];
+    const links = parseJson<IpAddrJson[]>(r.stdout, []);
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local as string));
+  }
+
+  /**
+   * Makes probes bound to this uplink leave by it. Idempotent: call again when the interface
+   * (re)appears or its address changes; ppp0 routes vanish with the device.
+   */
+  async pin(uplink: UplinkConfig, index: number): Promise<void> {
+    const old = this.pins.get(uplink.name);
+    const table = this.tableFor(index);
+    const record: PinRecord = { table, priority: table, rules: [], hostRoutes: [] };
+    if (this.pinMode === 'policy') {
+      await this.change(['-4', 'route', 'replace', 'default', ...this.nexthop(uplink), 'table', String(table)]);
+      record.rules.push(['oif', uplink.iface, 'lookup', String(table), 'priority', String(table)]);
+      for (const addr of await this.addressesOf(uplink.iface)) {
+        record.rules.push(['from', addr, 'lookup', String(table), 'priority', String(table)]);
+      }
+      // Rules are not idempotent in the kernel: drop ours that are no longer wanted, add the missing ones.
+      const wanted = new Set(record.rules.map((r) => r.join(' ')));
+      for (const rule of old?.rules ?? []) {
+        if (!wanted.has(rule.join(' '))) await this.change(['-4', 'rule', 'del', ...rule], { ignoreFailure: true });
+      }
+      const present = new Set((old?.rules ?? []).map((r) => r.join(' ')));
+      for (const rule of record.rules) {
+        if (!present.has(rule.join(' '))) await this.change(['-4', 'rule', 'add', ...rule]);
+      }
+    } else {
+      for (const target of uplink.targets) {
+        await this.change(['-4', 'route', 'replace', `${target}/32`, ...this.nexthop(uplink)]);
+        record.hostRoutes.push(target);
+      }
+    }
+    this.pins.set(uplink.name, record);
+  }
+
+  /** Removes one uplink's pin. */
+  async unpin(uplink: UplinkConfig): Promise<void> {
+    const record = this.pins.get(uplink.name);
+    if (!record) return;
+    this.pins.delete(uplink.name);
+    for (const rule of record.rules) await this.change(['-4', 'rule', 'del', ...rule], { ignoreFailure: true });
+    if (record.rules.length > 0) await this.change(['-4', 'route', 'flush', 'table', String(record.table)], { ignoreFailure: true });
+    for (const target of record.hostRoutes) {
+      await this.change(['-4', 'route', 'del', `${target}/32`, 'dev', uplink.iface], { ignoreFailure: true });
+    }
+  }
+
+  /** Removes every pin this service installed. */
+  async unpinAll(uplinks: readonly UplinkConfig[]): Promise<void> {
+    for (const u of uplinks) await this.unpin(u);
+  }
+
+  /**
+   * Removes rules and tables in our range left by a run that crashed before cleaning up,
+   * so a restart never stacks duplicate rules.
+   */
+  async removeStale(): Promise<number> {
+    const rules = parseJson<IpRuleJson[]>(await this.read(['-4', '-j', 'rule', 'show']), []);
+    let removed = 0;
+    for (const rule of rules) {
+      const p = rule.priority ?? -1;
+      if (p >= this.tableBase && p < this.tableBase + TABLE_RANGE) {
+        await this.change(['-4', 'rule', 'del', 'priority', String(p)], { ignoreFailure: true });
+        removed++;
+      }
+    }
+    const routes = parseJson<IpRouteJson[]>(await this.read(['-4', '-j', 'route', 'show', 'table', 'all']), []);
+    const tables = new Set<number>();
+    for (const r of routes) {
+      const t = Number(r.table);
+      if (Number.isInteger(t) && t >= this.tableBase && t < this.tableBase + TABLE_RANGE) tables.add(t);
+    }
+    for (const t of tables) {
+      await this.change(['-4', 'route', 'flush', 'table', String(t)], { ignoreFailure: true });
+      removed++;
+    }
+    return removed;
+  }
+}
+
+function parseJson<T>(text: string, fallback: T): T {
+  if (!text.trim()) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,1028 @@
+/**
+ * Network lab for integration tests and benchmarks (Linux, root only).
+ *
+ * Builds a small, fully isolated set of network namespaces:
+ *
+ *                 eth0 192.0.2.2/28 ──── lan0 192.0.2.1/28   [r1]  wan0 .33/30 ── to-r1      .34/30 ┐
+ *   [dut]        wlan0 192.0.2.18/28 ─── lan0 192.0.2.17/28  [r2]  wan0 .37/30 ── to-r2      .38/30 ├ [inet] lo: 203.0.113.1..N/32
+ *                wwan0 198.51.100.66/30 ─ lan0 198.51.100.65/30 [carrier] wan0 .41/30 ── to-carrier .42/30 ┘
+ *                 ppp0 198.51.100.2/30 ═(socat UDP over wwan0)═ ppp0 198.51.100.1/30 [carrier]
+ *
+ * (transit /30s are in 192.0.2.32/27). Every address is in a documentation range and lives only inside
+ * namespaces the lab creates. The host's own interfaces and routes are never touched: veth pairs are created
+ * with both ends directly inside lab namespaces.
+ *
+ * The dut starts with connected routes only (no default route). ppp0 does not exist until `pppUp()`.
+ * IPv6 is disabled in every lab namespace (no RS/MLD/DAD noise), rp_filter is loose (2) in the dut,
+ * ip_forward=1 in the routers.
+ *
+ * Faults are applied in the router namespaces (nftables table `ip iff`, forward hook) or by taking the
+ * router-side veth end down, so the dut sees exactly what a real device would see.
+ *
+ * Cleanup: `destroy()` (idempotent). Labs that are still alive when the process exits, or gets SIGINT/SIGTERM,
+ * are torn down by handlers registered here; `removeStaleLabs()` sweeps namespaces left by crashed runs.
+ */
+import { spawn as spawnChild, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { execa } from 'execa';
+
+// ───────────────────────────── types ─────────────────────────────
+
+export type UplinkId = 'eth0' | 'wlan0' | 'ppp0';
+export type NsRole = 'dut' | 'r1' | 'r2' | 'carrier' | 'inet';
+
+export interface LabOptions {
+  /** Number of target addresses 203.0.113.1..N in `inet` (1..254, default 16). */
+  targets?: number;
+  /** Create r2 and the dut's wlan0 (default true). */
+  wlan?: boolean;
+  /** Create the carrier namespace, the dut's wwan0 underlay and the carrier side of ppp0 (default true). */
+  carrier?: boolean;
+  /**
+   * Namespace name prefix; names are `${prefix}${role}`. Default `iff<pid>-<counter>-`, which lets
+   * `removeStaleLabs()` tell labs of live processes from leftovers of crashed ones. Custom prefixes should
+   * start with `iff` so the sweeper finds them.
+   */
+  prefix?: string;
+}
+
+export interface ExecOptions {
+  /** Throw on non-zero exit / timeout (default true). */
+  reject?: boolean;
+  /** Kill the command after this many ms (SIGKILL). */
+  timeoutMs?: number;
+  /** Written to the command's stdin. */
+  input?: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** Exit code; -1 when the command was killed by a signal or timed out. */
+  exitCode: number;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Keep the Node event loop alive while the process runs (default true). */
+  keepAlive?: boolean;
+}
+
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RouteInfo {
+  dev: string;
+  gateway?: string;
+  /** Routing table; `main` unless the route came from another table. */
+  table?: string;
+  metric?: number;
+  protocol?: string;
+  prefsrc?: string;
+}
+
+export interface LinkState {
+  exists: boolean;
+  /** e.g. 'UP', 'DOWN', 'UNKNOWN' (tun devices), 'LOWERLAYERDOWN' */
+  operstate?: string;
+  flags: string[];
+  /** IPv4 addresses as `a.b.c.d/len` */
+  addresses: string[];
+}
+
+export interface PingOptions {
+  target: string;
+  /** Bind to this dut interface (`ping -I dev`). */
+  dev?: string;
+  count?: number;
+  /** Seconds between packets (default 0.2; below 0.2 needs root, which the lab has anyway). */
+  intervalSec?: number;
+  /** Per-reply wait in seconds (`-W`, default 1). */
+  waitSec?: number;
+  /** Namespace (role or name) to ping from (default dut). */
+  from?: string;
+}
+
+export interface PingResult {
+  transmitted: number;
+  received: number;
+  /** 0..100 */
+  lossPct: number;
+  exitCode: number;
+  output: string;
+}
+
+export class LabError extends Error {
+  constructor(
+    message: string,
+    readonly stderr = '',
+  ) {
+    super(stderr ? `${message}: ${stderr.trim()}` : message);
+    this.name = 'LabError';
+  }
+}
+
+// ───────────────────────────── addressing plan ─────────────────────────────
+
+/** The lab's fixed addressing plan (all documentation ranges). */
+export const PLAN = {
+  dut: {
+    eth0: '192.0.2.2/28',
+    wlan0: '192.0.2.18/28',
+    wwan0: '198.51.100.66/30',
+    ppp0: '198.51.100.2/30',
+  },
+  r1: { lan0: '192.0.2.1/28', wan0: '192.0.2.33/30' },
+  r2: { lan0: '192.0.2.17/28', wan0: '192.0.2.37/30' },
+  carrier: { lan0: '198.51.100.65/30', wan0: '192.0.2.41/30', ppp0: '198.51.100.1/30' },
+  inet: { r1: '192.0.2.34/30', r2: '192.0.2.38/30', carrier: '192.0.2.42/30' },
+  /** UDP port of the socat tunnel carrying ppp0 (both ends). */
+  pppUdpPort: 5000,
+  /** Peer address of the dut's ppp0 (carrier side). */
+  pppPeer: '198.51.100.1',
+} as const;
+
+const GATEWAYS = { eth0: '192.0.2.1', wlan0: '192.0.2.17' } as const;
+
+const UPLINKS = {
+  eth0: { router: 'r1', routerIf: 'lan0' },
+  wlan0: { router: 'r2', routerIf: 'lan0' },
+  ppp0: { router: 'carrier', routerIf: 'ppp0' },
+} as const satisfies Record<UplinkId, { router: NsRole; routerIf: string }>;
+
+const NFT_TABLE = 'iff';
+const NS_NAME_RE = /^[A-Za-z0-9_.-]+$/;
+const OUR_NAME_RE = /^iff(\d+)-(\d+)-/;
+
+const ip4 = (cidr: string): string => cidr.split('/')[0] ?? cidr;
+
+// ───────────────────────────── helpers ─────────────────────────────
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new LabError(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+async function runIp(args: string[], input?: string): Promise<string> {
+  const r = await execa('ip', args, { reject: false, input, stripFinalNewline: false });
+  if (r.failed) throw new LabError(`ip ${args.join(' ')} failed (exit ${String(r.exitCode)})`, String(r.stderr));
+  return String(r.stdout);
+}
+
+function parseJsonArray(text: string): unknown[] {
+  const trimmed = text.trim();
+  if (trimmed === '') return [];
+  const parsed: unknown = JSON.parse(trimmed);
+  return Array.isArray(parsed) ? (parsed as unknown[]) : [];
+}
+
+type JsonObject = Record<string, unknown>;
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (o: JsonObject, k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+const num = (o: JsonObject, k: string): number | undefined => (typeof o[k] === 'number' ? (o[k] as number) : undefined);
+
+function toRouteInfo(o: JsonObject): RouteInfo {
+  const info: RouteInfo = { dev: str(o, 'dev') ?? '' };
+  const gateway = str(o, 'gateway');
+  if (gateway !== undefined) info.gateway = gateway;
+  info.table = str(o, 'table') ?? 'main';
+  const metric = num(o, 'metric');
+  if (metric !== undefined) info.metric = metric;
+  const protocol = str(o, 'protocol');
+  if (protocol !== undefined) info.protocol = protocol;
+  const prefsrc = str(o, 'prefsrc');
+  if (prefsrc !== undefined) info.prefsrc = prefsrc;
+  return info;
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+function killPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** True if a process with this pid exists and is not a zombie. */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+function parsePids(text: string): number[] {
+  return text
+    .split('\n')
+    .map((l) => Number.parseInt(l.trim(), 10))
+    .filter((n) => Number.isInteger(n) && n > 0 && n !== process.pid);
+}
+
+function listNamespacesSync(): string[] {
+  try {
+    return parseNetnsList(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  } catch {
+    return [];
+  }
+}
+
+function parseNetnsList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((n) => n !== '');
+}
+
+/** Synchronous last-resort teardown of namespaces: kill everything inside, then delete. */
+function deleteNamespacesSync(names: string[]): void {
+  if (names.length === 0) return;
+  for (const name of names) {
+    try {
+      const out = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      for (const pid of parsePids(out)) killPid(pid, 'SIGKILL');
+    } catch {
+      /* namespace already gone */
+    }
+  }
+  try {
+    execFileSync('ip', ['-force', '-batch', '-'], {
+      input: names.map((n) => `netns del ${n}\n`).join(''),
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+  } catch {
+    /* some did not exist */
+  }
+}
+
+async function deleteNamespaces(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await Promise.all(
+    names.map(async (name) => {
+      const r = await execa('ip', ['netns', 'pids', name], { reject: false });
+      if (!r.failed) for (const pid of parsePids(String(r.stdout))) killPid(pid, 'SIGKILL');
+    }),
+  );
+  await execa('ip', ['-force', '-batch', '-'], { input: names.map((n) => `netns del ${n}\n`).join(''), reject: false });
+}
+
+// ───────────────────────────── tracked processes ─────────────────────────────
+
+const OUTPUT_CAP = 1 << 20;
+
+/**
+ * A process started inside a lab namespace, in its own process group. The lab stops it on `destroy()`.
+ * Output is collected (last 1 MiB per stream) and available via `output` / `waitFor()`.
+ */
+export class LabProcess {
+  readonly pid: number;
+  readonly exited: Promise<ProcessExit>;
+  private out = '';
+  private err = '';
+  private exitInfo: ProcessExit | undefined;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly ns: string,
+    readonly argv: readonly string[],
+  ) {
+    this.exited = new Promise<ProcessExit>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+        this.notify();
+      });
+      child.once('error', () => {
+        if (child.pid === undefined) {
+          this.exitInfo = { code: null, signal: null };
+          resolve(this.exitInfo);
+          this.notify();
+        }
+      });
+    });
+    if (child.pid === undefined) throw new LabError(`could not spawn ${argv.join(' ')}`);
+    this.pid = child.pid;
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (d: string) => {
+      this.out = (this.out + d).slice(-OUTPUT_CAP);
+      this.notify();
+    });
+    child.stderr?.on('data', (d: string) => {
+      this.err = (this.err + d).slice(-OUTPUT_CAP);
+      this.notify();
+    });
+    child.stdin?.on('error', () => {
+      /* EPIPE after exit */
+    });
+  }
+
+  get stdout(): Readable | null {
+    return this.child.stdout;
+  }
+  get stderr(): Readable | null {
+    return this.child.stderr;
+  }
+  get stdin(): Writable | null {
+    return this.child.stdin;
+  }
+  /** Collected output so far. */
+  get output(): { stdout: string; stderr: string } {
+    return { stdout: this.out, stderr: this.err };
+  }
+  get running(): boolean {
+    return this.exitInfo === undefined;
+  }
+  get exitStatus(): ProcessExit | undefined {
+    return this.exitInfo;
+  }
+
+  /** Resolves with the first match of `pattern` in the collected output; rejects on exit or timeout. */
+  waitFor(pattern: RegExp, opts: { timeoutMs?: number; stream?: 'stdout' | 'stderr' | 'both' } = {}): Promise<RegExpMatchArray> {
+    const { timeoutMs = 10_000, stream = 'both' } = opts;
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const text = stream === 'stdout' ? this.out : stream === 'stderr' ? this.err : `${this.out}\n${this.err}`;
+        const m = text.match(pattern);
+        if (m) {
+          done();
+          resolve(m);
+          return true;
+        }
+        if (this.exitInfo) {
+          done();
+          reject(new LabError(`process ${this.argv.join(' ')} exited (${JSON.stringify(this.exitInfo)}) before output matched ${String(pattern)}`, this.err.slice(-2000)));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new LabError(`timed out after ${timeoutMs} ms waiting for ${String(pattern)} from ${this.argv.join(' ')}`));
+      }, timeoutMs);
+      const listener = (): void => {
+        check();
+      };
+      const done = (): void => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+      };
+      if (!check()) this.listeners.add(listener);
+    });
+  }
+
+  /** ChildProcess-style: signal the whole process group (does not wait; use stop() for that). */
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    if (this.exitInfo) return false;
+    killGroup(this.pid, signal);
+    return true;
+  }
+
+  /** Send a signal to the whole process group. */
+  signal(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.exitInfo) return;
+    killGroup(this.pid, signal);
+  }
+
+  /**
+   * Stop the process group: `signal` (default SIGTERM), then SIGKILL after `graceMs` (default 1500).
+   * Resolves once Node has reaped the process (no zombie), after a final SIGKILL to group stragglers.
+   */
+  async stop(opts: { signal?: NodeJS.Signals; graceMs?: number } = {}): Promise<ProcessExit> {
+    const { signal = 'SIGTERM', graceMs = 1500 } = opts;
+    if (!this.exitInfo) {
+      killGroup(this.pid, signal);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        this.exited.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) killGroup(this.pid, 'SIGKILL');
+    }
+    const exit = await this.exited;
+    killGroup(this.pid, 'SIGKILL');
+    return exit;
+  }
+
+  /** Used by the synchronous exit handler. */
+  killNow(): void {
+    if (!this.exitInfo) killGroup(this.pid, 'SIGKILL');
+  }
+
+  /** Let Node exit even if this process still runs (the exit handler then kills it). */
+  unref(): void {
+    this.child.unref();
+    for (const s of [this.child.stdout, this.child.stdin, this.child.stderr]) {
+      (s as unknown as { unref?: () => void } | null)?.unref?.();
+    }
+  }
+
+  private notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+}
+
+// ───────────────────────────── cleanup registry ─────────────────────────────
+
+const liveLabs = new Set<NetLab>();
+let handlersInstalled = false;
+let signalCleanupRunning = false;
+
+function onExit(): void {
+  for (const lab of [...liveLabs]) lab.destroySync();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (signalCleanupRunning) {
+    // second signal: no more waiting
+    onExit();
+    reraise(signal);
+    return;
+  }
+  signalCleanupRunning = true;
+  const labs = [...liveLabs];
+  const timeout = sleep(3000);
+  void Promise.race([Promise.allSettled(labs.map((l) => l.destroy())), timeout]).then(() => {
+    onExit();
+    reraise(signal);
+  });
+}
+
+const sigintHandler = (): void => onSignal('SIGINT');
+const sigtermHandler = (): void => onSignal('SIGTERM');
+const sighupHandler = (): void => onSignal('SIGHUP');
+
+function reraise(signal: NodeJS.Signals): void {
+  uninstallHandlers();
+  // If nobody else handles the signal, let its default action terminate the process as it would have.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  signalCleanupRunning = false;
+  process.on('exit', onExit);
+  process.on('SIGINT', sigintHandler);
+  process.on('SIGTERM', sigtermHandler);
+  process.on('SIGHUP', sighupHandler);
+}
+
+function uninstallHandlers(): void {
+  if (!handlersInstalled) return;
+  handlersInstalled = false;
+  process.removeListener('exit', onExit);
+  process.removeListener('SIGINT', sigintHandler);
+  process.removeListener('SIGTERM', sigtermHandler);
+  process.removeListener('SIGHUP', sighupHandler);
+}
+
+let labCounter = 0;
+
+// ───────────────────────────── the lab ─────────────────────────────
+
+interface FaultState {
+  cut: boolean;
+  lossPct: number;
+  /** pullCable('ppp0') took ppp0 down; restore('ppp0') dials again. */
+  pppPulled: boolean;
+}
+
+export class NetLab {
+  readonly ns: { dut: string; r1: string; r2?: string; carrier?: string; inet: string };
+  readonly targets: string[];
+  readonly gateways = GATEWAYS;
+  readonly prefix: string;
+  readonly options: Readonly<Required<Omit<LabOptions, 'prefix'>>>;
+
+  private readonly processes = new Set<LabProcess>();
+  private carrierSocat: LabProcess | undefined;
+  private pppSocat: LabProcess | undefined;
+  private readonly faults: Record<UplinkId, FaultState> = {
+    eth0: { cut: false, lossPct: 0, pppPulled: false },
+    wlan0: { cut: false, lossPct: 0, pppPulled: false },
+    ppp0: { cut: false, lossPct: 0, pppPulled: false },
+  };
+  /** Namespaces this lab created (or tried to): what destroy() deletes. */
+  private owned: string[] = [];
+  private destroying: Promise<void> | undefined;
+  private destroyed = false;
+
+  private constructor(opts: LabOptions) {
+    const targets = opts.targets ?? 16;
+    if (!Number.isInteger(targets) || targets < 1 || targets > 254) throw new LabError(`targets must be 1..254, got ${targets}`);
+    this.options = { targets, wlan: opts.wlan ?? true, carrier: opts.carrier ?? true };
+    this.prefix = opts.prefix ?? `iff${process.pid}-${labCounter++}-`;
+    if (!NS_NAME_RE.test(this.prefix)) throw new LabError(`invalid prefix ${JSON.stringify(this.prefix)}`);
+    this.ns = {
+      dut: `${this.prefix}dut`,
+      r1: `${this.prefix}r1`,
+      ...(this.options.wlan ? { r2: `${this.prefix}r2` } : {}),
+      ...(this.options.carrier ? { carrier: `${this.prefix}carrier` } : {}),
+      inet: `${this.prefix}inet`,
+    };
+    this.targets = Array.from({ length: targets }, (_, i) => `203.0.113.${i + 1}`);
+  }
+
+  /** Build the lab. On failure everything created so far is removed and the error rethrown. */
+  static async create(opts: LabOptions = {}): Promise<NetLab> {
+    const lab = new NetLab(opts);
+    liveLabs.add(lab);
+    installHandlers();
+    try {
+      await lab.build();
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return lab;
+  }
+
+  /** All namespace names of this lab. */
+  get namespaces(): string[] {
+    return Object.values(this.ns).filter((n): n is string => typeof n === 'string');
+  }
+
+  /** Map a role ('dut', 'r1', ...) or a full namespace name of this lab to the namespace name. */
+  nsName(nsOrRole: string): string {
+    const byRole = (this.ns as Record<string, string | undefined>)[nsOrRole];
+    if (byRole !== undefined) return byRole;
+    if (this.namespaces.includes(nsOrRole)) return nsOrRole;
+    throw new LabError(`unknown namespace ${JSON.stringify(nsOrRole)} (not part of this lab)`);
+  }
+
+  // ───── building ─────
+
+  private async build(): Promise<void> {
+    const { dut, r1, r2, carrier, inet } = this.ns;
+    // Never adopt (and later delete) a namespace this lab did not create.
+    const existing = new Set(parseNetnsList(await runIp(['netns', 'list'])));
+    const clash = this.namespaces.filter((n) => existing.has(n));
+    if (clash.length > 0) throw new LabError(`namespace already exists: ${clash.join(', ')}`);
+    this.owned = this.namespaces;
+    const host: string[] = this.namespaces.map((n) => `netns add ${n}`);
+    const veth = (a: string, nsA: string, b: string, nsB: string): string => `link add ${a} netns ${nsA} type veth peer name ${b} netns ${nsB}`;
+    host.push(veth('eth0', dut, 'lan0', r1), veth('wan0', r1, 'to-r1', inet));
+    if (r2) host.push(veth('wlan0', dut, 'lan0', r2), veth('wan0', r2, 'to-r2', inet));
+    if (carrier) host.push(veth('wwan0', dut, 'lan0', carrier), veth('wan0', carrier, 'to-carrier', inet));
+    await runIp(['-batch', '-'], host.map((l) => `${l}\n`).join(''));
+
+    const noV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+    const router = ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...noV6];
+    const inetWan = (cidr: string): string => ip4(cidr);
+
+    const plans: Array<{ ns: string; sysctl: string[]; batch: string[] }> = [
+      {
+        ns: dut,
+        sysctl: ['net.ipv4.conf.all.rp_filter=2', 'net.ipv4.conf.default.rp_filter=2', ...noV6],
+        batch: [
+          'link set dev lo up',
+          `addr add ${PLAN.dut.eth0} dev eth0`,
+          'link set dev eth0 up',
+          ...(r2 ? [`addr add ${PLAN.dut.wlan0} dev wlan0`, 'link set dev wlan0 up'] : []),
+          ...(carrier ? [`addr add ${PLAN.dut.wwan0} dev wwan0`, 'link set dev wwan0 up'] : []),
+        ],
+      },
+      {
+        ns: r1,
+        sysctl: router,
+        batch: [
+          'link set dev lo up',
+          `addr add ${PLAN.r1.lan0} dev lan0`,
+          `addr add ${PLAN.r1.wan0} dev wan0`,
+          'link set dev lan0 up',
+          'link set dev wan0 up',
+          `route add default via ${inetWan(PLAN.inet.r1)} dev wan0`,
+        ],
+      },
+    ];
+    if (r2)
+      plans.push({
+        ns: r2,
+        sysctl: router,
+        batch: [
+          'link set dev lo up',
+          `addr add ${PLAN.r2.lan0} dev lan0`,
+          `addr add ${PLAN.r2.wan0} dev wan0`,
+          'link set dev lan0 up',
+          'link set dev wan0 up',
+          `route add default via ${inetWan(PLAN.inet.r2)} dev wan0`,
+        ],
+      });
+    if (carrier)
+      plans.push({
+        ns: carrier,
+        sysctl: router,
+        batch: [
+          'link set dev lo up',
+          `addr add ${PLAN.carrier.lan0} dev lan0`,
+          `addr add ${PLAN.carrier.wan0} dev wan0`,
+          'link set dev lan0 up',
+          'link set dev wan0 up',
+          `route add default via ${inetWan(PLAN.inet.carrier)} dev wan0`,
+        ],
+      });
+    plans.push({
+      ns: inet,
+      sysctl: ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...noV6],
+      batch: [
+        'link set dev lo up',
+        // no dummy driver in every kernel (not in this one): targets live on lo
+        ...this.targets.map((t) => `addr add ${t}/32 dev lo`),
+        `addr add ${PLAN.inet.r1} dev to-r1`,
+        'link set dev to-r1 up',
+        'route add 192.0.2.0/28 via 192.0.2.33 dev to-r1',
+        ...(r2 ? [`addr add ${PLAN.inet.r2} dev to-r2`, 'link set dev to-r2 up', 'route add 192.0.2.16/28 via 192.0.2.37 dev to-r2'] : []),
+        ...(carrier
+          ? [`addr add ${PLAN.inet.carrier} dev to-carrier`, 'link set dev to-carrier up', 'route add 198.51.100.0/30 via 192.0.2.41 dev to-carrier']
+          : []),
+      ],
+    });
+
+    await Promise.all(
+      plans.map(async (p) => {
+        await this.exec(p.ns, 'sysctl', ['-q', '-w', ...p.sysctl]);
+        await runIp(['-n', p.ns, '-batch', '-'], p.batch.map((l) => `${l}\n`).join(''));
+      }),
+    );
+
+    if (carrier) {
+      // The ISP side of ppp0: always there, like a carrier's PPP concentrator. UDP-DATAGRAM (unconnected
+      // sendto) so ICMP port-unreachable while the dut side is down does not kill it.
+      const { pppUdpPort: port } = PLAN;
+      this.carrierSocat = this.spawnInternal(carrier, 'socat', [
+        `UDP-DATAGRAM:${ip4(PLAN.dut.wwan0)}:${port},bind=${ip4(PLAN.carrier.lan0)}:${port}`,
+        `TUN:${PLAN.carrier.ppp0},tun-name=ppp0,iff-up,iff-no-pi`,
+      ]);
+      await this.waitLink(carrier, 'ppp0', true, 5000, this.carrierSocat);
+    }
+  }
+
+  // ───── running things ─────
+
+  /** Run `ip netns exec NS cmd ...args` (no shell). `ns` is a role ('dut') or a namespace name of this lab. */
+  async exec(ns: string, cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const name = this.nsName(ns);
+    const r = await execa('ip', ['netns', 'exec', name, cmd, ...args], {
+      reject: false,
+      input: opts.input,
+      timeout: opts.timeoutMs,
+      killSignal: 'SIGKILL',
+    });
+    const result: ExecResult = { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+    if (r.failed && opts.reject !== false) {
+      const why = r.timedOut ? 'timed out' : `exit ${result.exitCode}${r.signal ? ` (${r.signal})` : ''}`;
+      throw new LabError(`[${ns}] ${cmd} ${args.join(' ')}: ${why}`, result.stderr);
+    }
+    return result;
+  }
+
+  /**
+   * Start a long-running process in a namespace (own process group; stdin/stdout/stderr piped).
+   * The lab stops it (SIGTERM, then SIGKILL) on destroy().
+   */
+  spawn(ns: string, cmd: string, args: string[], opts: SpawnOptions = {}): LabProcess {
+    if (this.destroyed || this.destroying) throw new LabError('lab is destroyed');
+    const p = this.spawnRaw(this.nsName(ns), cmd, args, opts);
+    if (opts.keepAlive === false) p.unref();
+    return p;
+  }
+
+  private spawnInternal(ns: string, cmd: string, args: string[]): LabProcess {
+    const p = this.spawnRaw(ns, cmd, args, {});
+    p.unref();
+    return p;
+  }
+
+  private spawnRaw(ns: string, cmd: string, args: string[], opts: SpawnOptions): LabProcess {
+    const argv = ['netns', 'exec', ns, cmd, ...args];
+    const child = spawnChild('ip', argv, {
+      detached: true, // own process group, so the group can be killed as a whole
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+    });
+    const p = new LabProcess(child, ns, [cmd, ...args]);
+    this.processes.add(p);
+    void p.exited.then(() => this.processes.delete(p));
+    return p;
+  }
+
+  // ───── inspection (dut) ─────
+
+  /** Default routes of the dut, `main` table by default; `'all'` lists every table (policy tables too). */
+  async defaultRoutes(table = 'main'): Promise<RouteInfo[]> {
+    const out = await runIp(['-n', this.ns.dut, '-4', '-j', 'route', 'show', 'table', table]);
+    return parseJsonArray(out)
+      .filter(isObject)
+      .filter((r) => r['dst'] === 'default' && (r['type'] === undefined || r['type'] === 'unicast'))
+      .map(toRouteInfo);
+  }
+
+  /** `ip route get` in the dut. Throws LabError (e.g. "Network is unreachable") when there is no route. */
+  async routeGet(dst: string, opts: { oif?: string; from?: string; mark?: number } = {}): Promise<RouteInfo> {
+    const args = ['-n', this.ns.dut, '-j', 'route', 'get', dst];
+    if (opts.oif !== undefined) args.push('oif', opts.oif);
+    if (opts.from !== undefined) args.push('from', opts.from);
+    if (opts.mark !== undefined) args.push('mark', String(opts.mark));
+    const first = parseJsonArray(await runIp(args))[0];
+    if (!isObject(first)) throw new LabError(`ip route get ${dst}: unexpected output`);
+    return toRouteInfo(first);
+  }
+
+  /** Raw `ip -j rule show` of the dut (IPv4). */
+  async rules(): Promise<unknown[]> {
+    return parseJsonArray(await runIp(['-n', this.ns.dut, '-4', '-j', 'rule', 'show']));
+  }
+
+  /** Raw `ip -j route show table all` of the dut (IPv4, includes the local table). */
+  async tables(): Promise<unknown[]> {
+    return parseJsonArray(await runIp(['-n', this.ns.dut, '-4', '-j', 'route', 'show', 'table', 'all']));
+  }
+
+  /** State of an interface (default in the dut). `exists: false` when there is no such device. */
+  async linkState(dev: string, ns = 'dut'): Promise<LinkState> {
+    const r = await execa('ip', ['-n', this.nsName(ns), '-j', 'addr', 'show', 'dev', dev], { reject: false });
+    if (r.failed) return { exists: false, flags: [], addresses: [] };
+    const o = parseJsonArray(String(r.stdout))[0];
+    if (!isObject(o)) return { exists: false, flags: [], addresses: [] };
+    const flags = Array.isArray(o['flags']) ? o['flags'].filter((f): f is string => typeof f === 'string') : [];
+    const addrInfo = Array.isArray(o['addr_info']) ? o['addr_info'].filter(isObject) : [];
+    const addresses = addrInfo.filter((a) => a['family'] === 'inet').map((a) => `${String(a['local'])}/${String(a['prefixlen'])}`);
+    const state: LinkState = { exists: true, flags, addresses };
+    const operstate = str(o, 'operstate');
+    if (operstate !== undefined) state.operstate = operstate;
+    return state;
+  }
+
+  /** Run `ping -n -q` (from the dut by default) and parse the summary. Never throws for lost packets. */
+  async ping(opts: PingOptions): Promise<PingResult> {
+    const { target, dev, count = 1, intervalSec = 0.2, waitSec = 1, from = 'dut' } = opts;
+    const args = ['-n', '-q', '-c', String(count), '-i', String(intervalSec), '-W', String(waitSec)];
+    if (dev !== undefined) args.push('-I', dev);
+    args.push(target);
+    const timeoutMs = Math.ceil((count * intervalSec + waitSec + 5) * 1000);
+    const r = await this.exec(from, 'ping', args, { reject: false, timeoutMs });
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+    const transmitted = m ? Number(m[1]) : 0;
+    const received = m ? Number(m[2]) : 0;
+    const lossPct = transmitted > 0 ? (100 * (transmitted - received)) / transmitted : 100;
+    return { transmitted, received, lossPct, exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
+  }
+
+  // ───── faults ─────
+
+  /** The router keeps the link up but forwards nothing (both directions). */
+  async cutUpstream(id: UplinkId): Promise<void> {
+    this.faults[id].cut = true;
+    await this.applyNft(id);
+  }
+
+  /** Carrier loss seen by the dut: router-side veth end down (dut: NO-CARRIER, operstate DOWN). For ppp0: pppDown(). */
+  async pullCable(id: UplinkId): Promise<void> {
+    if (id === 'ppp0') {
+      this.requireCarrier();
+      if (this.pppSocat) {
+        await this.pppDown();
+        this.faults.ppp0.pppPulled = true;
+      }
+      return;
+    }
+    const routerNs = this.routerNs(id);
+    await runIp(['-n', routerNs, 'link', 'set', 'dev', UPLINKS[id].routerIf, 'down']);
+    await this.waitLink(this.ns.dut, id, false, 3000);
+  }
+
+  /** Random loss of `percent` % of packets forwarded dut→inet by the uplink's router (0 removes it). */
+  async setLoss(id: UplinkId, percent: number): Promise<void> {
+    if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw new LabError(`loss percent must be 0..100, got ${percent}`);
+    this.faults[id].lossPct = Math.round(percent);
+    await this.applyNft(id);
+  }
+
+  /** Undo every fault on the uplink: nft rules removed, link up again; ppp0 redialled if pullCable took it down. */
+  async restore(id: UplinkId): Promise<void> {
+    const f = this.faults[id];
+    f.cut = false;
+    f.lossPct = 0;
+    await this.applyNft(id);
+    if (id === 'ppp0') {
+      if (f.pppPulled) {
+        f.pppPulled = false;
+        await this.pppUp();
+      }
+      return;
+    }
+    await runIp(['-n', this.routerNs(id), 'link', 'set', 'dev', UPLINKS[id].routerIf, 'up']);
+    await this.waitLink(this.ns.dut, id, true, 3000);
+  }
+
+  /** restore() every uplink the lab has. */
+  async healAll(): Promise<void> {
+    await Promise.all(this.uplinks().map((id) => this.restore(id)));
+  }
+
+  /** Uplinks present in this lab. */
+  uplinks(): UplinkId[] {
+    return ['eth0', ...(this.ns.r2 ? (['wlan0'] as const) : []), ...(this.ns.carrier ? (['ppp0'] as const) : [])];
+  }
+
+  // ───── ppp0 ─────
+
+  /** Bring ppp0 up in the dut (socat TUN over UDP on wwan0); resolves when ppp0 is UP with its address. */
+  async pppUp(): Promise<void> {
+    const carrier = this.requireCarrier();
+    if (this.pppSocat?.running) return;
+    if (!this.carrierSocat?.running) throw new LabError(`carrier-side socat is not running in ${carrier}`);
+    const { pppUdpPort: port } = PLAN;
+    this.faults.ppp0.pppPulled = false;
+    this.pppSocat = this.spawnInternal(this.ns.dut, 'socat', [
+      `UDP-DATAGRAM:${ip4(PLAN.carrier.lan0)}:${port},bind=${ip4(PLAN.dut.wwan0)}:${port}`,
+      `TUN:${PLAN.dut.ppp0},tun-name=ppp0,iff-up,iff-no-pi,iff-pointopoint`,
+    ]);
+    try {
+      await this.waitLink(this.ns.dut, 'ppp0', true, 5000, this.pppSocat);
+    } catch (err) {
+      await this.pppSocat.stop();
+      this.pppSocat = undefined;
+      throw err;
+    }
+  }
+
+  /** Take ppp0 away like `poff`: the dut-side socat is stopped (and reaped), ppp0 vanishes. */
+  async pppDown(): Promise<void> {
+    this.requireCarrier();
+    this.faults.ppp0.pppPulled = false;
+    const p = this.pppSocat;
+    this.pppSocat = undefined;
+    if (!p) return;
+    await p.stop({ graceMs: 1000 });
+    await waitUntil(async () => !(await this.linkState('ppp0')).exists, 3000, 'ppp0 to vanish');
+  }
+
+  /** Whether the dut-side ppp0 (socat) is running. */
+  get pppIsUp(): boolean {
+    return this.pppSocat?.running ?? false;
+  }
+
+  // ───── teardown ─────
+
+  /** Stop spawned processes (process groups), kill anything left in the namespaces, delete them. Idempotent. */
+  destroy(): Promise<void> {
+    this.destroying ??= this.doDestroy();
+    return this.destroying;
+  }
+
+  private async doDestroy(): Promise<void> {
+    try {
+      await Promise.allSettled([...this.processes].map((p) => p.stop({ graceMs: 1000 })));
+      await deleteNamespaces(this.owned);
+    } finally {
+      this.destroyed = true;
+      this.forget();
+    }
+  }
+
+  /** Synchronous teardown for exit handlers. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    for (const p of this.processes) p.killNow();
+    deleteNamespacesSync(this.owned);
+    this.destroyed = true;
+    this.forget();
+  }
+
+  private forget(): void {
+    liveLabs.delete(this);
+    if (liveLabs.size === 0 && !signalCleanupRunning) uninstallHandlers();
+  }
+
+  // ───── internals ─────
+
+  private requireCarrier(): string {
+    if (!this.ns.carrier) throw new LabError('this lab was created with carrier: false (no ppp0)');
+    return this.ns.carrier;
+  }
+
+  private routerNs(id: UplinkId): string {
+    const ns = this.ns[UPLINKS[id].router];
+    if (!ns) throw new LabError(`uplink ${id} is not part of this lab`);
+    return ns;
+  }
+
+  private async applyNft(id: UplinkId): Promise<void> {
+    const ns = this.routerNs(id);
+    const f = this.faults[id];
+    // "add table; delete table" makes the delete succeed whether or not the table existed (nft 1.0.6 has no `destroy`).
+    const lines = [`add table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
+    if (f.cut || f.lossPct > 0) {
+      lines.push(`add table ip ${NFT_TABLE}`, `add chain ip ${NFT_TABLE} forward { type filter hook forward priority 0; policy accept; }`);
+      if (f.cut) lines.push(`add rule ip ${NFT_TABLE} forward counter drop`);
+      if (f.lossPct > 0) {
+        const match = f.lossPct >= 100 ? '' : ` numgen random mod 100 < ${f.lossPct}`;
+        lines.push(`add rule ip ${NFT_TABLE} forward iifname "${UPLINKS[id].routerIf}"${match} counter drop`);
+      }
+    }
+    await this.exec(ns, 'nft', ['-f', '-'], { input: lines.join('\n') + '\n' });
+  }
+
+  /** Wait until `dev` in `ns` is up with carrier (up=true) or has no carrier / is gone (up=false). */
+  private async waitLink(ns: string, dev: string, up: boolean, timeoutMs: number, proc?: LabProcess): Promise<void> {
+    await waitUntil(
+      async () => {
+        if (proc && !proc.running) {
+          throw new LabError(`${proc.argv.join(' ')} exited (${JSON.stringify(proc.exitStatus)}) while waiting for ${dev}`, proc.output.stderr);
+        }
+        const s = await this.linkState(dev, ns);
+        if (!up) return !s.exists || s.operstate === 'DOWN' || s.operstate === 'LOWERLAYERDOWN' || !s.flags.includes('LOWER_UP');
+        return s.exists && s.flags.includes('UP') && s.flags.includes('LOWER_UP') && s.operstate !== 'DOWN' && s.addresses.length > 0;
+      },
+      timeoutMs,
+      `${dev} in ${ns} to be ${up ? 'up' : 'down'}`,
+    );
+  }
+}
+
+// ───────────────────────────── module functions ─────────────────────────────
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Tools the lab needs that are not on PATH (empty when the lab can run). */
+export function missingTools(): string[] {
+  const missing: string[] = [];
+  for (const [tool, arg] of [
+    ['ip', '-V'],
+    ['socat', '-V'],
+    ['nft', '--version'],
+    ['ping', '-V'],
+  ] as const) {
+    try {
+      execFileSync(tool, [arg], { stdio: 'ignore' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') missing.push(tool);
+    }
+  }
+  return missing;
+}
+
+/**
+ * Delete leftover lab namespaces (names matching `prefixPattern`, default: starting with `iff`), killing any
+ * process still inside them first. Namespaces named by the default scheme `iff<pid>-<n>-<role>` are kept while
+ * process <pid> is alive (labs of concurrent test processes, or this process's own live labs) unless
+ * `includeLive` is set. Returns the names deleted.
+ */
+export async function removeStaleLabs(prefixPattern: RegExp | string = /^iff/, opts: { includeLive?: boolean } = {}): Promise<string[]> {
+  const r = await execa('ip', ['netns', 'list'], { reject: false });
+  if (r.failed) return [];
+  const matches = (n: string): boolean => (typeof prefixPattern === 'string' ? n.startsWith(prefixPattern) : prefixPattern.test(n));
+  const ownLive = new Set([...liveLabs].flatMap((l) => l.namespaces));
+  const stale = parseNetnsList(String(r.stdout)).filter((name) => {
+    if (!matches(name)) return false;
+    if (opts.includeLive) return true;
+    if (ownLive.has(name)) return false;
+    const m = OUR_NAME_RE.exec(name);
+    if (m) {
+      const pid = Number(m[1]);
+      if (pid === process.pid || pidAlive(pid)) return false;
+    }
+    return true;
+  });
+  await deleteNamespaces(stale);
+  return stale;
+}
+
+/** Synchronous variant of the namespace listing, for diagnostics (`ip netns list` names). */
+export function listNamespaces(): string[] {
+  return listNamespacesSync();
+}
