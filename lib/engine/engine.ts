@@ -13,12 +13,11 @@ import { FailoverEvent, UplinkHealth } from './events';
 import { LinkSource, LinkState } from '../linkwatch/link-watch';
 import { Logger, silentLogger } from '../log/logger';
 import { Probe, ProbeResult, allDown } from '../probes/probe';
-import { DefaultRoute } from '../routes/route-service';
 import { UplinkConfig } from '../uplink/model';
 
 /** What the engine needs from the route service. */
 export interface RouteActions {
-  activate(uplink: UplinkConfig): Promise<DefaultRoute | null>;
+  activate(uplink: UplinkConfig): Promise<void>;
   pin(uplink: UplinkConfig, index: number): Promise<void>;
   unpin(uplink: UplinkConfig): Promise<void>;
 }
@@ -53,6 +52,8 @@ interface UplinkRuntime {
   link: LinkState;
   lastResult: ProbeResult | null;
   roundTimer: TimerHandle | null;
+  /** When the next round is due on the grid; null re-anchors the grid at the next start. */
+  nextRoundAt: number | null;
   round: Promise<void> | null;
   abort: AbortController | null;
   /** When it stopped carrying traffic because it failed (for the restored event's duration). */
@@ -112,6 +113,7 @@ export class FailoverEngine {
       link: options.links.state(config.iface),
       lastResult: null,
       roundTimer: null,
+      nextRoundAt: null,
       round: null,
       abort: null,
       lostAt: null,
@@ -209,10 +211,7 @@ export class FailoverEngine {
   /** Probes every uplink now instead of at its next interval. */
   recheck(): void {
     for (const u of this.uplinks) {
-      if (u.config.targets.length > 0 && !u.round && this.running) {
-        if (u.roundTimer) this.clock.clearTimeout(u.roundTimer);
-        this.scheduleRound(u, 0);
-      }
+      if (u.config.targets.length > 0) this.probeNow(u);
     }
   }
 
@@ -266,9 +265,18 @@ export class FailoverEngine {
     }, Math.max(0, delayMs));
   }
 
+  /** Starts a round now (unless one is running) and re-anchors the grid there. */
+  private probeNow(u: UplinkRuntime): void {
+    if (u.round || !this.running) return;
+    if (u.roundTimer) this.clock.clearTimeout(u.roundTimer);
+    u.nextRoundAt = null;
+    this.scheduleRound(u, 0);
+  }
+
   private async runRound(u: UplinkRuntime): Promise<void> {
     if (!this.running) return;
-    const startedAt = this.clock.now();
+    // Rounds keep to a fixed grid (start + k x interval) so detection time does not drift with round overhead.
+    const startedAt = u.nextRoundAt !== null && u.nextRoundAt <= this.clock.now() ? u.nextRoundAt : this.clock.now();
     let result: ProbeResult;
     if (!u.link.exists) {
       result = allDown(u.config);
@@ -285,8 +293,10 @@ export class FailoverEngine {
     }
     if (!this.running) return;
     this.applyRound(u, result);
-    const elapsed = this.clock.now() - startedAt;
-    this.scheduleRound(u, u.config.probe.interval * 1000 - elapsed);
+    const due = startedAt + u.config.probe.interval * 1000;
+    const now = this.clock.now();
+    u.nextRoundAt = due > now ? due : null;
+    this.scheduleRound(u, due - now);
   }
 
   private applyRound(u: UplinkRuntime, result: ProbeResult): void {
@@ -356,11 +366,8 @@ export class FailoverEngine {
     } else if (!state.up) {
       u.goodStreak = 0;
     }
-    if (state.up && !was.up && u.config.targets.length > 0 && !u.round && this.running) {
-      // Probe straight away rather than at the next interval.
-      if (u.roundTimer) this.clock.clearTimeout(u.roundTimer);
-      this.scheduleRound(u, 0);
-    }
+    // Link back: probe straight away rather than at the next interval.
+    if (state.up && !was.up && u.config.targets.length > 0) this.probeNow(u);
     this.evaluate();
   }
 

@@ -73,6 +73,8 @@ export interface LinkWatchOptions {
 
 export class LinkWatch extends EventEmitter implements LinkSource {
   private readonly states = new Map<string, LinkState>();
+  /** Per interface: how many re-reads have started, so a re-read that finishes after a newer one is dropped. */
+  private readonly reads = new Map<string, number>();
   private readonly root: string;
   private readonly logger: Logger;
   private readonly pollMs: number;
@@ -127,7 +129,14 @@ export class LinkWatch extends EventEmitter implements LinkSource {
   }
 
   async refresh(iface: string, emit = true): Promise<LinkState> {
+    const read = (this.reads.get(iface) ?? 0) + 1;
+    this.reads.set(iface, read);
     const next = await readLinkState(iface, this.root);
+    // Reading sysfs takes several async steps, so re-reads started by back-to-back monitor lines can finish out
+    // of order (ppp0 vanishing prints "state DOWN" then "Deleted": the first re-read, with more files to read,
+    // finished last and left a stale "exists, down" behind). A later re-read saw at least as much as this one:
+    // its result is the one that counts.
+    if (this.reads.get(iface) !== read) return this.state(iface);
     const prev = this.states.get(iface);
     this.states.set(iface, next);
     if (emit && !this.stopped && (!prev || !sameState(prev, next))) this.emit('change', next);

@@ -7,7 +7,10 @@ import { UplinkConfig } from '../uplink/model';
 import { Probe, ProbeResult, TargetResult, summarise } from './probe';
 
 export interface IcmpProbeOptions {
-  /** Extra milliseconds granted past ping's own timeout before an attempt is written off. */
+  /**
+   * Extra milliseconds granted past the timeout before an attempt is written off (default 0: the
+   * timeout counts from the moment the attempt starts, so process start-up never delays a verdict).
+   */
   graceMs?: number;
 }
 
@@ -18,21 +21,25 @@ export class IcmpProbe implements Probe {
   private readonly pingOnce: PingFn;
 
   constructor(options: IcmpProbeOptions = {}, pingOnce?: PingFn) {
-    this.graceMs = options.graceMs ?? 500;
+    this.graceMs = options.graceMs ?? 0;
     this.pingOnce = pingOnce ?? ((target, config) => ping.promise.probe(target, config));
   }
 
   async run(uplink: UplinkConfig, signal?: AbortSignal): Promise<ProbeResult> {
-    const results = await Promise.all(uplink.targets.map((t) => this.probeTarget(uplink, t, signal)));
+    // Deadlines count from the round's start, not from each ping's spawn: starting 16 processes takes
+    // tens of milliseconds, and that must not stretch the verdict.
+    const roundStart = Date.now();
+    const results = await Promise.all(uplink.targets.map((t) => this.probeTarget(uplink, t, roundStart, signal)));
     return summarise(uplink, results);
   }
 
-  private async probeTarget(uplink: UplinkConfig, target: string, signal?: AbortSignal): Promise<TargetResult> {
+  private async probeTarget(uplink: UplinkConfig, target: string, roundStart: number, signal?: AbortSignal): Promise<TargetResult> {
     const { timeout, retries } = uplink.probe;
     const result: TargetResult = { target, alive: false, rtt: null, sent: 0, lost: 0 };
     for (let attempt = 0; attempt <= retries && !signal?.aborted; attempt++) {
       result.sent++;
-      const rtt = await this.attempt(uplink.iface, target, timeout);
+      const deadline = roundStart + (attempt + 1) * timeout * 1000 + this.graceMs;
+      const rtt = await this.attempt(uplink.iface, target, timeout, deadline);
       if (rtt !== null) {
         result.alive = true;
         result.rtt = rtt;
@@ -44,10 +51,11 @@ export class IcmpProbe implements Probe {
   }
 
   /**
-   * One echo request; resolves to the rtt in ms or null. `-c 1 -W timeout` ends ping by itself
-   * (no -w: with it ping keeps sending until the deadline); our timer is the backstop.
+   * One echo request; resolves to the rtt in ms or null. Our timer gives the verdict at `timeout`;
+   * `-c 1 -W timeout` makes ping end by itself right after (no -w: with it ping keeps sending until the
+   * deadline), so no ping outlives its round by more than its own start-up time.
    */
-  private attempt(iface: string, target: string, timeout: number): Promise<number | null> {
+  private attempt(iface: string, target: string, timeout: number, deadline: number): Promise<number | null> {
     const config: ping.PingConfig = {
       numeric: true,
       timeout,
@@ -55,7 +63,7 @@ export class IcmpProbe implements Probe {
       extra: ['-I', iface],
     };
     return new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), timeout * 1000 + this.graceMs);
+      const timer = setTimeout(() => resolve(null), Math.max(0, deadline - Date.now()));
       this.pingOnce(target, config).then(
         (res) => {
           clearTimeout(timer);

@@ -114,11 +114,12 @@ export class RouteService {
     return uplink.gateway ? ['via', uplink.gateway, 'dev', uplink.iface] : ['dev', uplink.iface];
   }
 
-  /** Points the main table's default route at the uplink, atomically. Returns the route it replaced. */
-  async activate(uplink: UplinkConfig): Promise<DefaultRoute | null> {
-    const previous = await this.readDefault();
+  /**
+   * Points the main table's default route at the uplink, atomically. One command and nothing else on
+   * this path: callers that want to report the replaced route call readDefault() first.
+   */
+  async activate(uplink: UplinkConfig): Promise<void> {
     await this.change(['-4', 'route', 'replace', 'default', ...this.nexthop(uplink)]);
-    return previous;
   }
 
   /** IPv4 addresses on the interface (empty if it does not exist). */

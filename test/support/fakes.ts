@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import { LinkSource, LinkState, absentLink } from '../../lib/linkwatch/link-watch';
 import { Probe, ProbeResult, summarise } from '../../lib/probes/probe';
 import { RouteActions } from '../../lib/engine/engine';
-import { DefaultRoute } from '../../lib/routes/route-service';
 import { UplinkConfig, validateUplinks, UplinkInput } from '../../lib/uplink/model';
 
 export function upLink(iface: string): LinkState {
@@ -49,15 +48,13 @@ export class FakeRoutes implements RouteActions {
   readonly activations: string[] = [];
   readonly pinned = new Set<string>();
   failNext = false;
-  async activate(uplink: UplinkConfig): Promise<DefaultRoute | null> {
+  async activate(uplink: UplinkConfig): Promise<void> {
     if (this.failNext) {
       this.failNext = false;
       throw new Error('RTNETLINK answers: Network is unreachable');
     }
-    const previous = this.current;
     this.current = uplink.name;
     this.activations.push(uplink.name);
-    return previous ? { dev: previous, gateway: null, metric: 0 } : null;
   }
   async pin(uplink: UplinkConfig): Promise<void> {
     this.pinned.add(uplink.name);
