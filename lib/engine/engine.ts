@@ -37,8 +37,6 @@ type SwitchKind = 'start' | 'failover' | 'restore';
 
 interface PendingSetup {
   target: UplinkRuntime;
-  from: UplinkRuntime | null;
-  kind: SwitchKind;
   startedAt: number;
   timer: TimerHandle;
 }
@@ -101,6 +99,7 @@ export class FailoverEngine {
   private paused = false;
   private forced: UplinkRuntime | null = null;
   private noUplinkReported = false;
+  private retryTimer: TimerHandle | null = null;
   private readonly onLink = (state: LinkState): void => this.handleLink(state);
 
   constructor(options: EngineOptions) {
@@ -179,6 +178,8 @@ export class FailoverEngine {
     if (!this.running) return;
     this.running = false;
     this.links.off('change', this.onLink);
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     for (const u of this.uplinks) {
       if (u.roundTimer) this.clock.clearTimeout(u.roundTimer);
       u.roundTimer = null;
@@ -188,7 +189,7 @@ export class FailoverEngine {
     if (this.switching) await this.switching;
     if (this.pending) this.cancelPending();
     const best = this.uplinks.find((u) => this.usable(u)) ?? null;
-    if (best && best !== this.active) await this.switchTo(best, this.kindOfMove(best));
+    if (best && best !== this.active) await this.finishMove(best, this.active, this.kindOfMove(best), true);
     for (const u of this.uplinks) await this.routes.unpin(u.config).catch((e: unknown) => this.logger.error(String(e)));
   }
 
@@ -366,6 +367,12 @@ export class FailoverEngine {
     } else if (!state.up) {
       u.goodStreak = 0;
     }
+    if (state.exists && !was.exists && u.config.targets.length > 0) {
+      // A device that (re)appears, like a freshly dialled ppp0, is judged afresh by its first round.
+      u.health = 'unknown';
+      u.goodStreak = 0;
+      u.badStreak = 0;
+    }
     // Link back: probe straight away rather than at the next interval.
     if (state.up && !was.up && u.config.targets.length > 0) this.probeNow(u);
     this.evaluate();
@@ -383,17 +390,22 @@ export class FailoverEngine {
   }
 
   /**
-   * The uplink traffic should use: the first usable one in priority order, or the first dormant one that
-   * could be set up. `undefined` means "not decided yet" (a higher-priority uplink has no verdict yet).
+   * What the uplinks' states call for: `chosen`, the first usable uplink in priority order (it should
+   * carry traffic now), and `candidate`, a dormant uplink of higher priority than `chosen` worth setting up
+   * (dialling) meanwhile. `undefined`: no decision yet, a higher-priority uplink awaits its first verdict.
    */
-  private desired(): UplinkRuntime | null | undefined {
-    if (this.forced) return this.forced;
-    for (const u of this.uplinks) {
-      if (this.usable(u)) return u;
-      if (u.health === 'unknown' && u.link.exists) return undefined;
-      if (this.dormant(u)) return u;
+  private plan(): { chosen: UplinkRuntime | null; candidate: UplinkRuntime | null } | undefined {
+    const forced = this.forced;
+    if (forced) {
+      return forced.link.exists ? { chosen: forced, candidate: null } : { chosen: null, candidate: this.dormant(forced) ? forced : null };
     }
-    return null;
+    let candidate: UplinkRuntime | null = null;
+    for (const u of this.uplinks) {
+      if (this.usable(u)) return { chosen: u, candidate };
+      if (u.health === 'unknown' && u.link.exists) return undefined;
+      if (!candidate && this.dormant(u)) candidate = u;
+    }
+    return { chosen: null, candidate };
   }
 
   private kindOfMove(target: UplinkRuntime): SwitchKind {
@@ -407,31 +419,52 @@ export class FailoverEngine {
       this.evaluateAgain = true;
       return;
     }
-    const target = this.desired();
-    if (target === undefined) return;
-    if (this.pending) {
-      if (target === this.pending.target) {
-        if (this.usable(target) || (target.link.up && target.config.targets.length > 0)) this.completePending();
-        return;
-      }
+    const plan = this.plan();
+    if (plan === undefined) return;
+    const { chosen, candidate } = plan;
+    if (this.active && !this.usable(this.active) && this.active.lostAt === null) this.active.lostAt = this.clock.now();
+
+    // A pending setup either completed (its uplink is now the one to use), is still wanted, or is dropped.
+    const pending = this.pending;
+    let alreadySetUp = false;
+    if (pending && pending.target === chosen) {
+      this.clock.clearTimeout(pending.timer);
+      this.pending = null;
+      alreadySetUp = true;
+    } else if (pending && pending.target !== candidate) {
       this.cancelPending();
     }
-    if (target === null) {
+
+    // The active uplink can be "chosen" again after a re-setup (its ppp0 vanished and came back).
+    if (chosen && (chosen !== this.active || alreadySetUp)) {
+      // setup (and the teardown of a dead old uplink) went out when a dormant uplink's wait began.
+      this.runSwitch(this.finishMove(chosen, this.active, this.kindOfMove(chosen), !alreadySetUp));
+      return;
+    }
+    if (candidate && !this.pending) this.beginSetup(candidate);
+    if (!chosen && !candidate) {
       if (!this.noUplinkReported) {
         this.noUplinkReported = true;
         this.emit({ type: 'noUplink', time: this.clock.now(), active: this.activeUplink });
       }
-      return;
+    } else {
+      this.noUplinkReported = false;
     }
-    this.noUplinkReported = false;
-    if (this.active && !this.usable(this.active) && this.active.lostAt === null) this.active.lostAt = this.clock.now();
-    if (target === this.active && (this.usable(target) || !this.dormant(target))) return;
-    this.runSwitch(this.switchTo(target, this.kindOfMove(target)));
   }
 
-  private runSwitch(work: Promise<void>): void {
+  /**
+   * Runs a move; decisions asked for meanwhile are taken after it. A successful move is followed by one
+   * more decision (a dormant uplink may now be worth dialling); a failed one waits for the next round or
+   * link event, so a persistent failure cannot spin.
+   */
+  private runSwitch(work: Promise<boolean>): void {
     this.switching = work
-      .catch((e: unknown) => this.logger.error(`switch failed: ${String(e)}`))
+      .then(
+        (moved) => {
+          if (moved) this.evaluateAgain = true;
+        },
+        (e: unknown) => this.logger.error(`switch failed: ${String(e)}`),
+      )
       .finally(() => {
         this.switching = null;
         if (this.evaluateAgain) {
@@ -442,44 +475,21 @@ export class FailoverEngine {
   }
 
   /**
-   * Moves traffic to `target`. A ready target gets the default route first and the events after, so a
-   * teardown handler (hanging up ppp0) can never leave the device without a default route. A dormant one
-   * gets `setup` and a bounded wait; the move completes when its interface comes up.
+   * Asks for a dormant uplink to be brought up (power the modem, dial) and waits, bounded, for its
+   * interface; the move happens in evaluate() once it is usable. A dead active uplink is torn down first,
+   * as the original did; a working one keeps carrying traffic until the new one takes over.
    */
-  private async switchTo(target: UplinkRuntime, kind: SwitchKind): Promise<void> {
-    // Re-setting up the active uplink (its ppp0 vanished): there is nothing to move away from.
-    const from = this.active === target ? null : this.active;
-    if (target.link.up) {
-      await this.finishMove(target, from, kind, true);
-      return;
-    }
-    // Dormant: ask for it to be brought up (power the modem, dial) and wait for its interface.
-    const leavingWorking = from !== null && this.usable(from);
-    if (from && !leavingWorking) this.teardown(from);
+  private beginSetup(target: UplinkRuntime): void {
+    const from = this.active;
+    if (from && from !== target && !this.usable(from)) this.teardown(from);
     this.setup(target);
     const timeoutMs = target.config.setupTimeout * 1000;
     this.emit({ ...this.base(target), type: 'waiting', timeoutMs });
     this.pending = {
       target,
-      from,
-      kind,
       startedAt: this.clock.now(),
       timer: this.clock.setTimeout(() => this.setupTimedOut(), timeoutMs),
     };
-  }
-
-  private completePending(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.clock.clearTimeout(p.timer);
-    this.pending = null;
-    // A dormant uplink with targets is trusted once it comes up; its probes take over from here.
-    if (p.target.config.targets.length > 0 && p.target.health !== 'up') {
-      p.target.health = 'up';
-      p.target.badStreak = 0;
-    }
-    const announced = !(p.from !== null && this.usable(p.from));
-    this.runSwitch(this.finishMove(p.target, p.from, p.kind, !announced));
   }
 
   private cancelPending(): void {
@@ -497,7 +507,12 @@ export class FailoverEngine {
     p.target.setupBackoffUntil = this.clock.now() + this.setupRetryMs;
     this.emit({ ...this.base(p.target), type: 'setupFailed', waitedMs: this.clock.now() - p.startedAt });
     this.teardown(p.target);
-    this.clock.setTimeout(() => this.evaluate(), this.setupRetryMs + 1);
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
+    // Nothing else may trigger a decision while everything is down: come back when the backoff ends.
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = null;
+      this.evaluate();
+    }, this.setupRetryMs + 1);
     this.evaluate();
   }
 
@@ -511,13 +526,14 @@ export class FailoverEngine {
    * restore: teardown(old), setup(new), connectionRestored(new).
    * `announceSetup` is false when teardown/setup were already emitted while the target was dormant.
    */
-  private async finishMove(target: UplinkRuntime, from: UplinkRuntime | null, kind: SwitchKind, announceSetup: boolean): Promise<void> {
+  private async finishMove(target: UplinkRuntime, previous: UplinkRuntime | null, kind: SwitchKind, announceSetup: boolean): Promise<boolean> {
+    const from = previous === target ? null : previous;
     try {
       await this.activateRoute(target);
     } catch (e) {
       this.emit({ ...this.base(target), type: 'switchFailed', error: e instanceof Error ? e.message : String(e) });
       if (!announceSetup) this.teardown(target);
-      return;
+      return false;
     }
     const now = this.clock.now();
     if (from && from.lostAt === null && !this.usable(from)) from.lostAt = now;
@@ -543,5 +559,6 @@ export class FailoverEngine {
       this.emit({ ...this.base(target), type: 'connected', from: from?.config.name ?? null });
     }
     target.lostAt = null;
+    return true;
   }
 }

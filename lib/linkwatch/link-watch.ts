@@ -73,8 +73,9 @@ export interface LinkWatchOptions {
 
 export class LinkWatch extends EventEmitter implements LinkSource {
   private readonly states = new Map<string, LinkState>();
-  /** Per interface: how many re-reads have started, so a re-read that finishes after a newer one is dropped. */
+  /** Per interface: how many re-reads have started, and the newest one, so a re-read overtaken by a newer one is dropped. */
   private readonly reads = new Map<string, number>();
+  private readonly newestRead = new Map<string, Promise<LinkState>>();
   private readonly root: string;
   private readonly logger: Logger;
   private readonly pollMs: number;
@@ -128,15 +129,22 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     await Promise.all(this.ifaces.map((i) => this.refresh(i, emit)));
   }
 
-  async refresh(iface: string, emit = true): Promise<LinkState> {
+  /** Re-reads one interface; emits 'change' if it differs. Resolves with the state once the newest re-read is applied. */
+  refresh(iface: string, emit = true): Promise<LinkState> {
     const read = (this.reads.get(iface) ?? 0) + 1;
     this.reads.set(iface, read);
+    const result = this.readAndApply(iface, read, emit);
+    this.newestRead.set(iface, result);
+    return result;
+  }
+
+  private async readAndApply(iface: string, read: number, emit: boolean): Promise<LinkState> {
     const next = await readLinkState(iface, this.root);
     // Reading sysfs takes several async steps, so re-reads started by back-to-back monitor lines can finish out
     // of order (ppp0 vanishing prints "state DOWN" then "Deleted": the first re-read, with more files to read,
     // finished last and left a stale "exists, down" behind). A later re-read saw at least as much as this one:
     // its result is the one that counts.
-    if (this.reads.get(iface) !== read) return this.state(iface);
+    if (this.reads.get(iface) !== read) return this.newestRead.get(iface) ?? this.state(iface);
     const prev = this.states.get(iface);
     this.states.set(iface, next);
     if (emit && !this.stopped && (!prev || !sameState(prev, next))) this.emit('change', next);

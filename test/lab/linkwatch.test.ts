@@ -331,11 +331,11 @@ test('link watch in the dut, monitor only: after each of 10 quick ppp0 up/down c
       const wrong: string[] = [];
       for (let cycle = 0; cycle < 10; cycle++) {
         await lab.pppUp();
-        await w.waitFor(() => latest(w, 'ppp0')?.up === true, 0, `ppp0 up (cycle ${cycle})`);
+        await w.waitFor(() => latest(w, 'ppp0')?.up === true, 0, `ppp0 up (cycle ${cycle})`, 3000);
         await sleep(100);
         if (latest(w, 'ppp0')?.up !== true) wrong.push(`cycle ${cycle} after pppUp: ${JSON.stringify(latest(w, 'ppp0'))}`);
         await lab.pppDown();
-        await w.waitFor(() => latest(w, 'ppp0')?.exists === false, 0, `ppp0 gone (cycle ${cycle})`);
+        await w.waitFor(() => latest(w, 'ppp0')?.exists === false, 0, `ppp0 gone (cycle ${cycle})`, 3000);
         await sleep(100);
         if (latest(w, 'ppp0')?.exists !== false) wrong.push(`cycle ${cycle} after pppDown: ${JSON.stringify(latest(w, 'ppp0'))}`);
       }

@@ -144,7 +144,7 @@ test('a dormant FONA uplink: setup, bounded wait for ppp0, then the route; no sp
   assert.ok(restored && restored.type === 'connectionRestored' && restored.duration !== null && restored.duration >= 5000);
 });
 
-test('ppp0 that never comes up: setupFailed, teardown, and the next uplink is tried', async () => {
+test('ppp0 that never comes up: the next healthy uplink carries traffic meanwhile; setupFailed and teardown', async () => {
   const t = lab([PRIMARY, FONA, WLAN], 10);
   t.links.up('eth0');
   t.links.up('wlan0');
@@ -154,10 +154,11 @@ test('ppp0 that never comes up: setupFailed, teardown, and the next uplink is tr
   t.events.length = 0;
   t.probe.reachable.set('primary', false);
   await t.clock.advance(3000);
-  assert.deepEqual(t.lifecycle(), ['teardown:primary', 'setup:fona']);
+  assert.equal(t.routes.current, 'wlan', 'no waiting on the modem while wlan works');
+  assert.deepEqual(t.lifecycle(), ['teardown:primary', 'setup:wlan', 'connectionFailed:primary', 'connected:wlan', 'setup:fona']);
   await t.clock.advance(10_000);
   assert.equal(t.routes.current, 'wlan');
-  assert.deepEqual(t.lifecycle(), ['teardown:primary', 'setup:fona', 'setupFailed:fona', 'teardown:fona', 'setup:wlan', 'connectionFailed:primary', 'connected:wlan']);
+  assert.deepEqual(t.lifecycle().slice(5), ['setupFailed:fona', 'teardown:fona']);
 });
 
 test('nothing usable: says so once and keeps the current route', async () => {
@@ -293,4 +294,30 @@ test('stop leaves the route on the primary when it is up, and removes every pin'
   assert.equal(t.routes.current, 'wlan');
   assert.equal(t.routes.pinned.size, 0);
   assert.equal(t.clock.pendingTimers, 0);
+});
+
+test('a slow dial while the old uplink still works: setup once, teardown of the old one after the switch', async () => {
+  const t = lab([FONA, PRIMARY]);
+  t.links.up('eth0');
+  t.probe.reachable.set('primary', true);
+  await t.engine.start();
+  await t.clock.advance(10);
+  assert.equal(t.routes.current, 'primary');
+  // The preferred (first) uplink is a modem: eth0 carries traffic at once while it is dialled.
+  assert.deepEqual(t.lifecycle(), ['setup:primary', 'connected:primary', 'setup:fona']);
+  await t.clock.advance(30_000);
+  assert.deepEqual(t.lifecycle().slice(3), ['setupFailed:fona', 'teardown:fona']);
+  t.events.length = 0;
+  await t.clock.advance(60_000); // backoff over: dialled again
+  assert.deepEqual(t.lifecycle(), ['setup:fona']);
+  t.links.up('ppp0');
+  await t.clock.advance(0);
+  assert.equal(t.routes.current, 'fona');
+  const lines = t.lifecycle();
+  assert.equal(lines.filter((l) => l === 'setup:fona').length, 1, `setup once: ${lines.join(', ')}`);
+  assert.ok(lines.indexOf('teardown:primary') > lines.indexOf('setup:fona'));
+  assert.ok(lines.includes('connectionRestored:fona'));
+  assert.equal(t.clock.pendingTimers <= 3, true);
+  await t.engine.stop();
+  assert.equal(t.clock.pendingTimers, 0, 'stop clears every timer, the setup retry included');
 });

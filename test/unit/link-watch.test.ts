@@ -4,7 +4,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinkState, LinkWatch, absentLink, parseMonitorLine, readLinkState } from '../../lib/linkwatch/link-watch';
@@ -224,4 +226,46 @@ test('LinkWatch re-reads sysfs when the monitor names a watched interface and em
   const count = changes.length;
   await watch.refreshAll(true);
   assert.equal(changes.length, count);
+});
+
+test('LinkWatch: a re-read overtaken by a newer one does not overwrite the newer result', async () => {
+  // ppp0 vanishing prints "state DOWN" and "Deleted" back to back. The first re-read still finds the directory
+  // and has three files to read; the second finds nothing and finishes first. Here the first re-read's flags file
+  // is a FIFO, so it provably stays stuck until the second one is done - no timing luck involved.
+  const root = mkdtempSync(join(tmpdir(), 'iff-sysfs-race-'));
+  const dir = join(root, 'ppp0');
+  fakeIface(root, 'ppp0', { operstate: 'unknown', carrier: '1', flags: '0x1091' });
+  const watch = new LinkWatch(['ppp0'], { sysfsRoot: root, pollMs: 0 });
+  const changes: LinkState[] = [];
+  watch.on('change', (s) => changes.push(s));
+  try {
+    assert.equal((await watch.refresh('ppp0')).up, true);
+    // ppp0 going down: it still exists, and its flags file will stall the next reader.
+    writeFileSync(join(dir, 'operstate'), 'down\n');
+    writeFileSync(join(dir, 'carrier'), '0\n');
+    rmSync(join(dir, 'flags'));
+    execFileSync('mkfifo', [join(dir, 'flags')]);
+    const first = watch.refresh('ppp0');
+    await new Promise((r) => setTimeout(r, 100)); // first re-read: operstate read, now blocked opening flags
+    renameSync(dir, `${dir}.gone`); // the device vanishes
+    const second = await watch.refresh('ppp0');
+    assert.equal(second.exists, false);
+    const writer = await open(join(`${dir}.gone`, 'flags'), 'w'); // unblock the first re-read
+    await writer.writeFile('0x1091\n');
+    await writer.close();
+    const firstResult = await first;
+    assert.deepEqual(watch.state('ppp0'), absentLink('ppp0'), 'the watch ends on the newest reading');
+    assert.deepEqual(firstResult, absentLink('ppp0'), 'the overtaken re-read resolves with the newest state');
+    assert.deepEqual(
+      changes.map((c) => [c.exists, c.up, c.operstate]),
+      [
+        [true, true, 'unknown'],
+        [false, false, 'absent'],
+      ],
+      'no stale "exists, down" event after the "gone" one',
+    );
+  } finally {
+    await watch.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
 });
