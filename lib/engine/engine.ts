@@ -403,7 +403,8 @@ export class FailoverEngine {
     for (const u of this.uplinks) {
       if (this.usable(u)) return { chosen: u, candidate };
       if (u.health === 'unknown' && u.link.exists) return undefined;
-      if (!candidate && this.dormant(u)) candidate = u;
+      // An uplink being set up stays the candidate while its interface appears but is not up yet.
+      if (!candidate && (this.dormant(u) || this.pending?.target === u)) candidate = u;
     }
     return { chosen: null, candidate };
   }

@@ -250,3 +250,43 @@ test('the binary is built where the harness expects it', () => {
   const out = execFileSync(process.execPath, [require.resolve('../../bin/ifacefailover.js'), '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(out, '');
 });
+
+test('a dormant ppp0: setup, bounded wait, the route once ppp0 appears; and a wait that runs out', async (t) => {
+  await withLab(t, { targets: 2, wlan: false }, async (lab) => {
+    const svc = startService(lab, guideProperties('route.fona.setupTimeout=3\n'));
+    try {
+      await waitForDefault(lab, 'eth0');
+      await lab.cutUpstream('eth0');
+      await svc.waitForLine(/^INFO Waiting up to 3 s for ppp0 to come up$/);
+      // Nobody dials: the wait is bounded, the modem is released, the dead primary keeps the route.
+      await svc.waitForLine(/^ERROR ppp0 of fona did not come up within 3 s$/, 10_000);
+      await svc.waitForLine(/^INFO Tearing down connection to fona$/);
+      await svc.waitForLine(/^ERROR No uplink is available; keeping the default route on primary$/);
+      assert.deepEqual((await lab.defaultRoutes()).map((r) => r.dev), ['eth0']);
+    } finally {
+      assert.equal(await svc.stop(), 0);
+    }
+  });
+  await withLab(t, { targets: 2, wlan: false }, async (lab) => {
+    const svc = startService(lab, guideProperties('route.fona.setupTimeout=30\n'));
+    try {
+      await waitForDefault(lab, 'eth0');
+      await lab.cutUpstream('eth0');
+      await svc.waitForLine(/^INFO Setting up connection to fona$/);
+      assert.deepEqual((await lab.defaultRoutes()).map((r) => r.dev), ['eth0'], 'no route to a ppp0 that does not exist yet');
+      await lab.pppUp(); // what pon would do
+      await waitForDefault(lab, 'ppp0');
+      await svc.waitForLine(/^INFO Failing over to fona$/);
+      assert.deepEqual(lifecycle(svc.lines()).slice(2), [
+        'Tearing down connection to primary',
+        'Setting up connection to fona',
+        'Connection failed on primary',
+        'Failing over to fona',
+      ]);
+      const ping = await lab.ping({ target: T1, count: 2 });
+      assert.ok(ping.received >= 1, 'traffic flows over the freshly dialled ppp0');
+    } finally {
+      assert.equal(await svc.stop(), 0);
+    }
+  });
+});

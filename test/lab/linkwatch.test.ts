@@ -146,6 +146,13 @@ async function stopWatch(w: Watch): Promise<void> {
 
 const isIface = (iface: string) => (e: WatchEvent) => e.event === 'change' && e.state?.iface === iface;
 
+/** The ready line. Monitor lines seen while start() runs may already have produced change events before it. */
+function readyOf(w: Watch): WatchEvent {
+  const ready = w.events().find((e) => e.event === 'ready');
+  assert.ok(ready, `[${w.label}] ready line`);
+  return ready;
+}
+
 /** What the watch last said about `iface` (its ready line, then its change events). */
 function latest(w: Watch, iface: string): LinkState | undefined {
   let state: LinkState | undefined;
@@ -162,7 +169,7 @@ function latest(w: Watch, iface: string): LinkState | undefined {
  * read eth0 as down and then report it coming up. That is correct behaviour, but not what these tests are about.
  */
 async function settled(w: Watch): Promise<LinkState | undefined> {
-  const initial = w.events()[0]?.states?.find((s) => s.iface === 'eth0');
+  const initial = readyOf(w).states?.find((s) => s.iface === 'eth0');
   const deadline = Date.now() + 5000;
   while (latest(w, 'eth0')?.up !== true) {
     if (Date.now() > deadline) throw new Error(`[${w.label}] eth0 never reported up: ${w.proc.output.stdout}`);
@@ -237,7 +244,7 @@ test('link watch in the dut: a pulled cable is eth0 down, restore is eth0 up', a
     const watches = [await startWatch(lab, 'default', ['eth0', 'ppp0']), await startWatch(lab, 'monitor only', ['--poll-ms=0', 'eth0', 'ppp0'])];
     try {
       for (const w of watches) {
-        const ready = w.events()[0];
+        const ready = readyOf(w);
         assert.deepEqual(
           ready.states?.map((s) => [s.iface, s.exists]),
           [

@@ -321,3 +321,20 @@ test('a slow dial while the old uplink still works: setup once, teardown of the 
   await t.engine.stop();
   assert.equal(t.clock.pendingTimers, 0, 'stop clears every timer, the setup retry included');
 });
+
+test('ppp0 appearing before it is up does not cancel its setup', async () => {
+  const t = lab([PRIMARY, FONA]);
+  t.links.up('eth0');
+  t.probe.reachable.set('primary', true);
+  await t.engine.start();
+  await t.clock.advance(10);
+  t.probe.reachable.set('primary', false);
+  await t.clock.advance(3000);
+  t.events.length = 0;
+  t.links.set({ iface: 'ppp0', exists: true, adminUp: false, carrier: null, operstate: 'down', up: false });
+  await t.clock.advance(100);
+  assert.deepEqual(t.lifecycle(), []);
+  t.links.up('ppp0');
+  await t.clock.advance(0);
+  assert.deepEqual(t.lifecycle(), ['connectionFailed:primary', 'connected:fona']);
+});
