@@ -69,6 +69,12 @@ export interface LinkWatchOptions {
   pollMs?: number;
   /** Command that prints one line per link change (default: ip monitor link). */
   monitorCommand?: [string, ...string[]];
+  /**
+   * A second re-read this long after the last monitor line for an interface (ms, default 50; 0 disables).
+   * The kernel announces a deleted link before it removes the device from sysfs, so the re-read a "Deleted"
+   * line starts can still find the device; without this second look the watch would keep it as "exists, down".
+   */
+  settleMs?: number;
 }
 
 export class LinkWatch extends EventEmitter implements LinkSource {
@@ -79,6 +85,8 @@ export class LinkWatch extends EventEmitter implements LinkSource {
   private readonly root: string;
   private readonly logger: Logger;
   private readonly pollMs: number;
+  private readonly settleMs: number;
+  private readonly settleTimers = new Map<string, NodeJS.Timeout>();
   private readonly monitorCommand: [string, ...string[]];
   private monitor: ResultPromise | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -93,6 +101,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     this.root = options.sysfsRoot ?? '/sys/class/net';
     this.logger = options.logger ?? silentLogger;
     this.pollMs = options.pollMs ?? 1000;
+    this.settleMs = options.settleMs ?? 50;
     this.monitorCommand = options.monitorCommand ?? ['ip', 'monitor', 'link'];
     for (const i of ifaces) this.states.set(i, absentLink(i));
   }
@@ -113,6 +122,8 @@ export class LinkWatch extends EventEmitter implements LinkSource {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    for (const timer of this.settleTimers.values()) clearTimeout(timer);
+    this.settleTimers.clear();
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.pollTimer = undefined;
     this.restartTimer = undefined;
@@ -159,7 +170,10 @@ export class LinkWatch extends EventEmitter implements LinkSource {
       const lines = createInterface({ input: child.stdout });
       lines.on('line', (line) => {
         const iface = parseMonitorLine(line);
-        if (iface && this.states.has(iface)) void this.refresh(iface);
+        if (iface && this.states.has(iface)) {
+          void this.refresh(iface);
+          this.settleLater(iface);
+        }
       });
     }
     void child.then((result) => {
@@ -171,6 +185,20 @@ export class LinkWatch extends EventEmitter implements LinkSource {
         if (!this.stopped) this.startMonitor();
       }, 1000);
     });
+  }
+
+  /** (Re)arms the second look at `iface`, settleMs after the latest monitor line about it. */
+  private settleLater(iface: string): void {
+    if (this.settleMs <= 0 || this.stopped) return;
+    const pending = this.settleTimers.get(iface);
+    if (pending) clearTimeout(pending);
+    this.settleTimers.set(
+      iface,
+      setTimeout(() => {
+        this.settleTimers.delete(iface);
+        if (!this.stopped) void this.refresh(iface);
+      }, this.settleMs),
+    );
   }
 }
 

@@ -117,8 +117,9 @@ test('carrier loss: a pulled cable fails over from the link event', async (t) =>
       await svc.waitForLine(/^INFO Failing over to fona$/, 2_000);
       assert.ok(!svc.lines().some((l) => /upRoutes=; downRoutes=/.test(l)), 'switched before any probe round failed');
     } finally {
-      assert.equal(await svc.stop(), 0);
+      assert.equal(await svc.stop('SIGINT'), 0, 'Ctrl-C stops cleanly too');
     }
+    assert.ok(svc.lines().includes('INFO Received SIGINT; stopping'));
     // The primary is down, so the FONA keeps the route after stop.
     assert.deepEqual((await lab.defaultRoutes()).map((r) => r.dev), ['ppp0']);
     assert.deepEqual(await leftovers(lab, [T1, T2]), []);

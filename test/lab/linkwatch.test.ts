@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { NetLab, LabProcess, isRoot, missingTools, listNamespaces } from './netlab';
+import { NetLab, LabProcess, isRoot, missingTools, listNamespaces, pidAlive } from './netlab';
 import { leftovers, sleep } from './service-harness';
 import type { LinkState } from '../../lib/linkwatch/link-watch';
 import type { ProbeResult } from '../../lib/probes/probe';
@@ -109,17 +109,6 @@ function childrenOf(pid: number): { pid: number; cmd: string }[] {
   return found;
 }
 
-/** The process exists and is not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
 /**
  * SIGTERM to the driver's node process only (not its process group), so the driver must end its own
  * `ip monitor` child through LinkWatch.stop() and then exit by itself: no timer or child left holding it.
@@ -135,7 +124,7 @@ async function stopWatch(w: Watch): Promise<void> {
     assert.deepEqual(exit, { code: 0, signal: null }, `[${w.label}] exit; stderr: ${w.proc.output.stderr}`);
     assert.equal(w.events().at(-1)?.event, 'stopped');
     assert.deepEqual(
-      monitors.filter((m) => alive(m.pid)),
+      monitors.filter((m) => pidAlive(m.pid)),
       [],
       `[${w.label}] LinkWatch.stop() ended its ip monitor`,
     );

@@ -7,18 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import * as path from 'node:path';
-import { NetLab, isRoot, missingTools, removeStaleLabs, listNamespaces } from './netlab';
-
-/** Process exists and is not a zombie. */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+import { NetLab, isRoot, missingTools, removeStaleLabs, listNamespaces, pidAlive } from './netlab';
 
 /** Zombie children of this process (an un-reaped socat would show up here). */
 function zombieChildren(): number[] {
@@ -211,7 +200,7 @@ if (skipReason !== undefined) {
       assert.equal(p.running, true);
       const exit = await p.stop();
       assert.equal(exit.signal, 'SIGTERM');
-      assert.equal(running(p.pid), false);
+      assert.equal(pidAlive(p.pid), false);
       assert.deepEqual(zombieChildren(), []);
     });
 
@@ -249,7 +238,7 @@ if (skipReason !== undefined) {
       await lab2.destroy();
       await lab2.destroy(); // idempotent
       assert.equal(p.running, false);
-      assert.equal(running(p.pid), false);
+      assert.equal(pidAlive(p.pid), false);
       assert.deepEqual(listNamespaces().filter((n) => lab2.namespaces.includes(n)), []);
       assert.throws(() => lab2.spawn('dut', 'true', []), /destroyed/);
     });
@@ -322,7 +311,7 @@ if (skipReason !== undefined) {
           assert.equal(exit.signal, mode, `exit ${JSON.stringify(exit)} ${stderr}`);
         }
         assert.deepEqual(listNamespaces().filter((n) => info.ns.includes(n)), []);
-        for (const pid of info.pids) assert.equal(running(pid), false, `pid ${pid} survived`);
+        for (const pid of info.pids) assert.equal(pidAlive(pid), false, `pid ${pid} survived`);
       });
     }
   });

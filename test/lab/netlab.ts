@@ -222,7 +222,7 @@ function killPid(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** True if a process with this pid exists and is not a zombie. */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

@@ -15,8 +15,8 @@ export interface RunningService {
   /** Log lines so far, without the timestamp and logger name (`INFO Failing over to fona`). */
   lines(): string[];
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** SIGTERM and wait for the exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM (or the given signal) and wait for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 const tempDirs: string[] = [];
@@ -60,8 +60,8 @@ export function startService(lab: NetLab, properties: string, args: string[] = [
         await sleep(50);
       }
     },
-    async stop() {
-      const exit = await proc.stop({ signal: 'SIGTERM', graceMs: 10_000 });
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      const exit = await proc.stop({ signal, graceMs: 10_000 });
       return exit.code;
     },
   };

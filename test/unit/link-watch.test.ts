@@ -269,3 +269,38 @@ test('LinkWatch: a re-read overtaken by a newer one does not overwrite the newer
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('LinkWatch takes a second look after a monitor line: a device still in sysfs when "Deleted" is read ends absent', async () => {
+  // The kernel sends RTM_DELLINK before it removes the device from sysfs. A re-read that starts in between
+  // finds "exists, down", and no further line comes to correct it; the settle re-read does (no poll here).
+  const root = mkdtempSync(join(tmpdir(), 'iff-sysfs-settle-'));
+  const feed = join(root, 'monitor.txt');
+  writeFileSync(feed, '');
+  fakeIface(root, 'ppp0', { operstate: 'unknown', carrier: '1', flags: '0x1091' });
+  const watch = new LinkWatch(['ppp0'], { sysfsRoot: root, pollMs: 0, settleMs: 300, monitorCommand: ['tail', '-n', '+1', '-f', feed] });
+  const changes: LinkState[] = [];
+  watch.on('change', (s) => changes.push(s));
+  const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
+    const deadline = Date.now() + 3000;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(changes)}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  try {
+    await watch.start();
+    assert.equal(watch.state('ppp0').up, true);
+    // ppp0 closed: down, and the kernel announces the deletion while the sysfs entry is still there.
+    fakeIface(root, 'ppp0', { operstate: 'down', carrier: '0', flags: '0x1090' });
+    appendFileSync(feed, 'Deleted 7: ppp0: <POINTOPOINT,MULTICAST,NOARP> mtu 1500 qdisc noop state DOWN group default \n');
+    await waitFor(() => changes.length >= 1, 'the immediate re-read');
+    assert.deepEqual(changes[0], { iface: 'ppp0', exists: true, adminUp: false, carrier: false, operstate: 'down', up: false });
+    rmSync(join(root, 'ppp0'), { recursive: true }); // ...and now it is gone from sysfs too
+    await waitFor(() => changes.length >= 2, 'the settle re-read');
+    assert.deepEqual(changes[1], absentLink('ppp0'));
+    assert.deepEqual(watch.state('ppp0'), absentLink('ppp0'));
+  } finally {
+    await watch.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
