@@ -291,3 +291,31 @@ test('a dormant ppp0: setup, bounded wait, the route once ppp0 appears; and a wa
     }
   });
 });
+
+test('after a crash (SIGKILL) the next start removes the old rules and tables; unknown handlers are reported', async (t) => {
+  await withLab(t, { targets: 2, wlan: false }, async (lab) => {
+    await lab.pppUp();
+    const crashed = startService(lab, guideProperties());
+    await waitForDefault(lab, 'eth0');
+    await crashed.waitForLine(/^INFO Connected to primary$/);
+    await crashed.proc.stop({ signal: 'SIGKILL' });
+    const left = await leftovers(lab, [T1, T2]);
+    assert.ok(left.length >= 4, `a killed run cannot clean up (${left.length} left)`);
+
+    const props = guideProperties().replace(
+      "route.fona.handlers=['/opt/ifacefailover/config/logHandler.pkl']\nroute.fona.handlerKwargs=[{'name':'fona'}]",
+      "route.fona.handlers=['/opt/ifacefailover/config/logHandler.pkl','/opt/ifacefailover/config/smsHandler.pkl']\nroute.fona.handlerKwargs=[{'name':'fona'},{}]",
+    );
+    const svc = startService(lab, props);
+    try {
+      await svc.waitForLine(/^INFO Removed \d+ rule\(s\)\/table\(s\) left by an earlier run$/);
+      await svc.waitForLine(/^INFO Connected to primary$/);
+      assert.ok(svc.lines().some((l) => /^WARNING .*smsHandler\.pkl/.test(l)), svc.lines().join('\n'));
+      const ours = (await lab.rules()).filter((r) => ((r as { priority?: number }).priority ?? 0) >= 4200 && ((r as { priority?: number }).priority ?? 0) < 4264);
+      assert.equal(ours.length, left.filter((r) => 'priority' in (r as object)).length, 'no duplicate rules after the restart');
+    } finally {
+      assert.equal(await svc.stop(), 0);
+    }
+    assert.deepEqual(await leftovers(lab, [T1, T2]), []);
+  });
+});
