@@ -18,7 +18,7 @@ import { UplinkConfig } from '../uplink/model';
 /** What the engine needs from the route service. */
 export interface RouteActions {
   activate(uplink: UplinkConfig): Promise<void>;
-  pin(uplink: UplinkConfig, index: number): Promise<void>;
+  pin(uplink: UplinkConfig): Promise<void>;
   unpin(uplink: UplinkConfig): Promise<void>;
 }
 
@@ -249,7 +249,7 @@ export class FailoverEngine {
 
   private async pin(u: UplinkRuntime): Promise<void> {
     try {
-      await this.routes.pin(u.config, u.index);
+      await this.routes.pin(u.config);
     } catch (e) {
       this.logger.error(`could not pin probes of ${u.config.name} to ${u.config.iface}: ${e instanceof Error ? e.message : String(e)}`);
     }

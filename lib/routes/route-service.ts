@@ -22,7 +22,7 @@ export interface RouteServiceOptions {
   pinMode?: PinMode;
   /** Log mutating commands instead of running them. */
   dryRun?: boolean;
-  /** First routing table id and rule priority used for pins; uplink i gets base + i. */
+  /** First routing table id and rule priority used for pins; each pinned interface gets the next free one. */
   tableBase?: number;
   /** Path of the ip binary (default: `ip` on PATH). */
   ipCommand?: string;
@@ -52,8 +52,10 @@ interface IpAddrJson {
 
 /** What one uplink's pin consists of, so cleanup removes exactly that. */
 interface PinRecord {
+  /** Routing table id, also the priority of its rules. */
   table: number;
-  priority: number;
+  /** Who asked for it; the pin goes when the last owner lets go. */
+  owners: Set<string>;
   /** Arguments that select each rule we added (after `ip rule del`). */
   rules: string[][];
   hostRoutes: string[];
@@ -66,7 +68,9 @@ export class RouteService {
   private readonly logger: Logger;
   private readonly tableBase: number;
   private readonly ip: string;
+  /** Pins by interface name. */
   private readonly pins = new Map<string, PinRecord>();
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(options: RouteServiceOptions) {
     this.runner = options.runner;
@@ -75,11 +79,6 @@ export class RouteService {
     this.dryRun = options.dryRun ?? false;
     this.tableBase = options.tableBase ?? DEFAULT_TABLE_BASE;
     this.ip = options.ipCommand ?? 'ip';
-  }
-
-  /** Table id (and rule priority) reserved for the uplink at this position. */
-  tableFor(index: number): number {
-    return this.tableBase + index;
   }
 
   private async read(args: string[]): Promise<string> {
@@ -131,14 +130,64 @@ export class RouteService {
   }
 
   /**
-   * Makes probes bound to this uplink leave by it. Idempotent: call again when the interface
-   * (re)appears or its address changes; ppp0 routes vanish with the device.
+   * Makes probes bound to this uplink leave by it, on behalf of `owner` (a controller, a verifier node,
+   * the headless service). Several owners share one pin; it is removed when the last one lets go.
+   * Idempotent: call again when the interface (re)appears or its address changes; ppp0 routes vanish
+   * with the device.
    */
-  async pin(uplink: UplinkConfig, index: number): Promise<void> {
-    const old = this.pins.get(uplink.name);
-    const table = this.tableFor(index);
-    const record: PinRecord = { table, priority: table, rules: [], hostRoutes: [] };
-    if (this.pinMode === 'policy') {
+  pin(uplink: UplinkConfig, owner = 'default'): Promise<void> {
+    return this.serialised(() => this.installPin(uplink, owner));
+  }
+
+  /** Lets go of `owner`'s claim on the uplink's pin; removes the pin when no owner is left. */
+  unpin(uplink: UplinkConfig, owner = 'default'): Promise<void> {
+    return this.serialised(async () => {
+      const record = this.pins.get(uplink.iface);
+      if (!record) return;
+      record.owners.delete(owner);
+      if (record.owners.size > 0) return;
+      this.pins.delete(uplink.iface);
+      await this.removePin(uplink.iface, record);
+    });
+  }
+
+  /** The route actions of one owner, for the engine. */
+  forOwner(owner: string): { activate(u: UplinkConfig): Promise<void>; pin(u: UplinkConfig): Promise<void>; unpin(u: UplinkConfig): Promise<void> } {
+    return {
+      activate: (u) => this.activate(u),
+      pin: (u) => this.pin(u, owner),
+      unpin: (u) => this.unpin(u, owner),
+    };
+  }
+
+  /** The table (and rule priority) of an interface's pin, if it is pinned. */
+  tableOf(iface: string): number | undefined {
+    return this.pins.get(iface)?.table;
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private allocateTable(): number {
+    const used = new Set([...this.pins.values()].map((r) => r.table));
+    for (let t = this.tableBase; t < this.tableBase + TABLE_RANGE; t++) if (!used.has(t)) return t;
+    throw new Error(`more than ${TABLE_RANGE} pinned uplinks`);
+  }
+
+  private async installPin(uplink: UplinkConfig, owner: string): Promise<void> {
+    const old = this.pins.get(uplink.iface);
+    const table = old?.table ?? this.allocateTable();
+    const mode = uplink.pinMode ?? this.pinMode;
+    const record: PinRecord = { table, owners: new Set([...(old?.owners ?? []), owner]), rules: [], hostRoutes: [] };
+    // Claim the table before the first await so a concurrent pin of another interface cannot take it.
+    this.pins.set(uplink.iface, { ...record, rules: old?.rules ?? [], hostRoutes: old?.hostRoutes ?? [] });
+    if (mode === 'policy') {
       await this.change(['-4', 'route', 'replace', 'default', ...this.nexthop(uplink), 'table', String(table)]);
       record.rules.push(['oif', uplink.iface, 'lookup', String(table), 'priority', String(table)]);
       for (const addr of await this.addressesOf(uplink.iface)) {
@@ -159,24 +208,15 @@ export class RouteService {
         record.hostRoutes.push(target);
       }
     }
-    this.pins.set(uplink.name, record);
+    this.pins.set(uplink.iface, record);
   }
 
-  /** Removes one uplink's pin. */
-  async unpin(uplink: UplinkConfig): Promise<void> {
-    const record = this.pins.get(uplink.name);
-    if (!record) return;
-    this.pins.delete(uplink.name);
+  private async removePin(iface: string, record: PinRecord): Promise<void> {
     for (const rule of record.rules) await this.change(['-4', 'rule', 'del', ...rule], { ignoreFailure: true });
     if (record.rules.length > 0) await this.change(['-4', 'route', 'flush', 'table', String(record.table)], { ignoreFailure: true });
     for (const target of record.hostRoutes) {
-      await this.change(['-4', 'route', 'del', `${target}/32`, 'dev', uplink.iface], { ignoreFailure: true });
+      await this.change(['-4', 'route', 'del', `${target}/32`, 'dev', iface], { ignoreFailure: true });
     }
-  }
-
-  /** Removes every pin this service installed. */
-  async unpinAll(uplinks: readonly UplinkConfig[]): Promise<void> {
-    for (const u of uplinks) await this.unpin(u);
   }
 
   /**

@@ -44,19 +44,18 @@ export class FailoverService {
       { logger: this.logger, pollMs: options.linkPollMs },
     );
     const logger = this.logger;
-    const routes = this.routes;
+    const own = this.routes.forOwner('service');
     this.engine = new FailoverEngine({
       uplinks: this.uplinks,
       probe: options.probe ?? new IcmpProbe(),
       links: this.links,
       logger: this.logger,
       routes: {
+        ...own,
         async activate(uplink) {
           logger.info(`Adding route ${uplink.iface}`);
-          return routes.activate(uplink);
+          return own.activate(uplink);
         },
-        pin: (uplink, index) => routes.pin(uplink, index),
-        unpin: (uplink) => routes.unpin(uplink),
       },
     });
     this.engine.on((event) => this.onEvent(event));

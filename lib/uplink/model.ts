@@ -34,6 +34,8 @@ export interface UplinkConfig {
   probe: ProbeSettings;
   /** Seconds to wait, after setup, for the interface to appear before adding its route. */
   setupTimeout: number;
+  /** How probes are kept on this uplink; the route service's default when absent. */
+  pinMode?: PinMode;
 }
 
 export interface UplinkInput {
@@ -43,6 +45,7 @@ export interface UplinkInput {
   targets?: unknown;
   probe?: Partial<Record<keyof ProbeSettings, unknown>>;
   setupTimeout?: unknown;
+  pinMode?: unknown;
 }
 
 export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
@@ -164,7 +167,12 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
     max: 3600,
     integer: false,
   });
-  return { name: name || label, iface, gateway, targets, probe, setupTimeout };
+  let pinMode: PinMode | undefined;
+  if (input.pinMode === 'policy' || input.pinMode === 'host-route') pinMode = input.pinMode;
+  else if (input.pinMode !== undefined && input.pinMode !== null && input.pinMode !== '') {
+    issues.push({ uplink: label, field: 'pinMode', value: input.pinMode, message: 'must be "policy" or "host-route"' });
+  }
+  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}) };
 }
 
 /** Validates an ordered list of uplinks (first is primary). Throws ConfigError listing every problem. */

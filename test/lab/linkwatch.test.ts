@@ -204,7 +204,7 @@ function primary(targets: string[], probeSettings: Record<string, number> = {}):
 async function pinEth0(lab: NetLab, targets: string[]): Promise<() => Promise<void>> {
   const routes = new RouteService({ runner: new NamespaceRunner(lab), logger: silentLogger });
   const [uplink] = validateUplinks([primary(targets)]);
-  await routes.pin(uplink, 0);
+  await routes.pin(uplink);
   assert.deepEqual(await lab.defaultRoutes(), [], 'the dut has no default route: only the pin can carry the probes');
   assert.deepEqual(
     (await lab.defaultRoutes('4200')).map((r) => [r.dev, r.gateway]),
