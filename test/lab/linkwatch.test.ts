@@ -15,9 +15,8 @@ import { NetLab, LabProcess, isRoot, missingTools, listNamespaces, pidAlive } fr
 import { leftovers, sleep } from './service-harness';
 import type { LinkState } from '../../lib/linkwatch/link-watch';
 import type { ProbeResult } from '../../lib/probes/probe';
-import { CommandError } from '../../lib/errors';
 import { silentLogger } from '../../lib/log/logger';
-import { CommandResult, CommandRunner, RunOptions } from '../../lib/process/runner';
+import { NamespaceRunner } from './ns-runner';
 import { RouteService } from '../../lib/routes/route-service';
 import { UplinkConfig, UplinkInput, validateUplinks } from '../../lib/uplink/model';
 
@@ -183,19 +182,6 @@ async function probe(lab: NetLab, input: UplinkInput): Promise<ProbeRun> {
 }
 
 /** CommandRunner that runs every command in a lab namespace, so the real RouteService configures the dut. */
-class NamespaceRunner implements CommandRunner {
-  constructor(
-    private readonly lab: NetLab,
-    private readonly ns = 'dut',
-  ) {}
-
-  async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const r = await this.lab.exec(this.ns, command, [...args], { reject: false, timeoutMs: options.timeoutMs ?? 10_000 });
-    if (r.exitCode !== 0 && options.reject !== false) throw new CommandError([command, ...args], r.exitCode === -1 ? undefined : r.exitCode, r.stderr);
-    return r;
-  }
-}
-
 function primary(targets: string[], probeSettings: Record<string, number> = {}): UplinkInput {
   return { name: 'primary', iface: 'eth0', gateway: '192.0.2.1', targets, probe: { timeout: 1, retries: 1, ...probeSettings } };
 }
