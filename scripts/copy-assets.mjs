@@ -2,6 +2,7 @@
 // so the build copies them next to tsc's output.
 import { cpSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { URL } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, 'dist', 'nodes');

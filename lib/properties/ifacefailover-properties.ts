@@ -20,6 +20,7 @@ import { posix } from 'node:path';
 import { propertiesReader } from 'properties-reader';
 import { ConfigError, ConfigIssue } from '../errors';
 import { PinMode, UplinkConfig, UplinkInput, validateUplinks } from '../uplink/model';
+import { parseFonaKwargs } from '../service/fona-kwargs';
 import { isPyDict, parsePythonLiteral, PyDict, PyLiteralError, PyTuple, PyValue } from './python-literal';
 
 export type HandlerKind = 'log' | 'http' | 'fona' | 'unknown';
@@ -397,6 +398,12 @@ function buildHandlers(draft: RouteDraft, file: string, issues: ConfigIssue[], w
   return paths.map((path, i) => {
     const base = posix.basename(path.trim());
     const kind = Object.hasOwn(HANDLER_KINDS, base) ? HANDLER_KINDS[base] : 'unknown';
+    if (kind === 'fona') {
+      // The FONA handler drives hardware: its options are checked now, with this file's line.
+      for (const problem of parseFonaKwargs(kwargs[i]).issues) {
+        issue(`handlerKwargs.${problem.field}`, problem.value, problem.message, kwargsEntry!.line);
+      }
+    }
     if (kind === 'unknown') {
       warnings.push(
         `${file}:${handlersEntry!.line}: route "${draft.name}" handler ${JSON.stringify(path)} is not one of ${Object.keys(HANDLER_KINDS).join(', ')}: its behaviour cannot be loaded (pickles are never opened)`,

@@ -207,6 +207,10 @@ export class RouteService {
         await this.change(['-4', 'route', 'replace', `${target}/32`, ...this.nexthop(uplink)]);
         record.hostRoutes.push(target);
       }
+      // Another owner's targets, or this owner's old ones: keep what an owner may still probe.
+      for (const target of old?.hostRoutes ?? []) {
+        if (!record.hostRoutes.includes(target)) record.hostRoutes.push(target);
+      }
     }
     this.pins.set(uplink.iface, record);
   }
@@ -223,7 +227,11 @@ export class RouteService {
    * Removes rules and tables in our range left by a run that crashed before cleaning up,
    * so a restart never stacks duplicate rules.
    */
-  async removeStale(): Promise<number> {
+  removeStale(): Promise<number> {
+    return this.serialised(() => this.removeStaleNow());
+  }
+
+  private async removeStaleNow(): Promise<number> {
     const rules = parseJson<IpRuleJson[]>(await this.read(['-4', '-j', 'rule', 'show']), []);
     let removed = 0;
     for (const rule of rules) {

@@ -1,18 +1,18 @@
 /**
- * The headless service: one properties file's uplinks, the real route service, link watch and ICMP
- * probes, with the original's handlers mapped onto engine events. This is also what a Node-RED
- * controller does, minus the messages.
+ * The headless service: one properties file's uplinks on its own route service, run by the same
+ * FailoverRunner (link watch, ICMP probes, engine) as the Node-RED failover-controller, with the
+ * original's handlers mapped onto engine events.
  */
 import { FailoverEngine } from '../engine/engine';
 import { FailoverEvent } from '../engine/events';
-import { LinkWatch } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { CommandRunner, ExecaRunner } from '../process/runner';
-import { IcmpProbe } from '../probes/icmp';
 import { Probe } from '../probes/probe';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
 import { RouteService } from '../routes/route-service';
-import { UplinkConfig } from '../uplink/model';
+import { FailoverRunner } from './failover-runner';
+import { FonaHandler } from './fona-handler';
+import { parseFonaKwargs } from './fona-kwargs';
 import { logHandlerLine } from './log-handler';
 
 export interface FailoverServiceOptions {
@@ -22,33 +22,32 @@ export interface FailoverServiceOptions {
   probe?: Probe;
   /** Poll period of the link watch's sysfs safety net (ms). */
   linkPollMs?: number;
+  /** How long stop() waits for handler work in flight (power off, hang up), ms (default 20 s). */
+  handlerStopTimeoutMs?: number;
 }
 
 export class FailoverService {
   readonly engine: FailoverEngine;
   readonly routes: RouteService;
-  private readonly links: LinkWatch;
+  private readonly runner: FailoverRunner;
   private readonly logger: Logger;
-  private readonly uplinks: UplinkConfig[];
+  private readonly fonaHandlers: FonaHandler[] = [];
+  private readonly handlerStopTimeoutMs: number;
+  private starting: Promise<void> | undefined;
 
   constructor(
     private readonly properties: ServiceProperties,
     options: FailoverServiceOptions,
   ) {
     this.logger = options.logger;
-    this.uplinks = properties.routes.map((r) => r.uplink);
     const runner = options.runner ?? new ExecaRunner();
     this.routes = new RouteService({ runner, logger: this.logger, pinMode: properties.pinMode, dryRun: options.dryRun });
-    this.links = new LinkWatch(
-      this.uplinks.map((u) => u.iface),
-      { logger: this.logger, pollMs: options.linkPollMs },
-    );
     const logger = this.logger;
     const own = this.routes.forOwner('service');
-    this.engine = new FailoverEngine({
-      uplinks: this.uplinks,
-      probe: options.probe ?? new IcmpProbe(),
-      links: this.links,
+    this.runner = new FailoverRunner({
+      uplinks: properties.routes.map((r) => r.uplink),
+      probe: options.probe,
+      linkPollMs: options.linkPollMs,
       logger: this.logger,
       routes: {
         ...own,
@@ -58,27 +57,47 @@ export class FailoverService {
         },
       },
     });
+    this.engine = this.runner.engine;
+    this.handlerStopTimeoutMs = options.handlerStopTimeoutMs ?? 20_000;
+    for (const route of properties.routes) {
+      for (const handler of route.handlers) {
+        if (handler.kind !== 'fona') continue;
+        // The properties reader has checked these options already (with file and line).
+        const { settings, issues } = parseFonaKwargs(handler.kwargs);
+        if (!settings) throw new Error(`route ${route.uplink.name}: fona handler: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+        this.fonaHandlers.push(
+          new FonaHandler({ uplink: route.uplink, settings, links: this.runner.links, logger: this.logger, dryRun: options.dryRun }),
+        );
+      }
+    }
     this.engine.on((event) => this.onEvent(event));
+    // Handlers only queue their work: nothing they do delays a switch.
+    for (const fona of this.fonaHandlers) this.engine.on((event) => fona.onEvent(event));
   }
 
   async start(): Promise<void> {
     for (const warning of this.properties.warnings) this.logger.warn(warning);
     for (const route of this.properties.routes) {
       for (const handler of route.handlers) {
-        if (handler.kind === 'http' || handler.kind === 'fona') {
+        if (handler.kind === 'http') {
           this.logger.warn(`route ${route.uplink.name}: the ${handler.kind} handler (${handler.path}) is not built in yet and is ignored`);
         }
       }
     }
     const stale = await this.routes.removeStale();
     if (stale > 0) this.logger.info(`Removed ${stale} rule(s)/table(s) left by an earlier run`);
-    await this.links.start();
-    await this.engine.start();
+    for (const fona of this.fonaHandlers) fona.start();
+    this.starting = this.runner.start();
+    await this.starting;
   }
 
   async stop(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    // The engine's last move may tear the modem down (hang up, power off): that work runs, bounded, while
+    // the link watch it relies on still runs; the runner's stop then finds the engine stopped.
     await this.engine.stop();
-    await this.links.stop();
+    await Promise.all(this.fonaHandlers.map((fona) => fona.stop(this.handlerStopTimeoutMs)));
+    await this.runner.stop();
   }
 
   private onEvent(event: FailoverEvent): void {

@@ -38,9 +38,9 @@ export function messageOf(line: string): string {
   return m ? m[1] : line;
 }
 
-export function startService(lab: NetLab, properties: string, args: string[] = []): RunningService {
+export function startService(lab: NetLab, properties: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv } = {}): RunningService {
   const file = writeProperties(properties);
-  const proc = lab.spawn('dut', process.execPath, [SERVICE_BIN, file, ...args]);
+  const proc = lab.spawn('dut', process.execPath, [SERVICE_BIN, file, ...args], { env: options.env });
   const lines = () =>
     proc.output.stdout
       .split('\n')

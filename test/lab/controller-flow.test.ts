@@ -1,0 +1,288 @@
+/**
+ * The failover-controller node in a real Node-RED runtime inside the lab's device namespace: real routes,
+ * real pings, real faults, the guide's setup (eth0 probing two targets, the FONA on ppp0 without targets).
+ * Needs root (network namespaces); CI is root and runs these.
+ */
+import { test, TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LabProcess, NetLab, isRoot } from './netlab';
+import { leftovers, sleep, waitForDefault } from './service-harness';
+
+const ROOT = isRoot();
+if (!ROOT) console.warn('SKIPPED: the controller-flow lab tests need root (network namespaces); CI runs them as root');
+
+const DRIVER = resolve(__dirname, 'drivers/controller-driver.js');
+const T1 = '203.0.113.1';
+const T2 = '203.0.113.2';
+const K = 'failover-controller';
+const LIFECYCLE = new Set(['setup', 'teardown', 'connectionFailed', 'connected', 'connectionRestored', 'waiting', 'setupFailed', 'noUplink', 'switchFailed']);
+
+// ---- flows ---------------------------------------------------------------------------------------
+
+type FlowItem = { id: string; type: string } & Record<string, unknown>;
+
+/** The guide's uplinks as config nodes, a controller `ctl`, and helper nodes on its outputs. */
+function guideFlow(opts: { tag?: string; fonaSetupTimeout?: number } = {}): FlowItem[] {
+  const tag = opts.tag ?? '';
+  const at = { x: 100, y: 100 };
+  return [
+    { id: 'tab', type: 'tab', label: 'failover' },
+    {
+      id: 'up-primary',
+      type: 'uplink',
+      name: `primary${tag}`,
+      iface: 'eth0',
+      gateway: '192.0.2.1',
+      targets: `${T1},${T2}`,
+      interval: 1,
+      timeout: 1,
+      retries: 1,
+      down: 3,
+      up: 3,
+      reliability: 1,
+      setupTimeout: 60,
+      pinMode: 'policy',
+    },
+    {
+      id: 'up-fona',
+      type: 'uplink',
+      name: `fona${tag}`,
+      iface: 'ppp0',
+      gateway: '',
+      targets: '',
+      interval: 1,
+      timeout: 1,
+      retries: 1,
+      down: 3,
+      up: 3,
+      reliability: 1,
+      setupTimeout: opts.fonaSetupTimeout ?? 60,
+      pinMode: 'policy',
+    },
+    {
+      id: 'ctl',
+      type: 'failover-controller',
+      z: 'tab',
+      name: 'failover',
+      uplinks: ['up-primary', 'up-fona'],
+      dryRun: false,
+      setupRetry: 60,
+      ...at,
+      wires: [['out1'], ['out2']],
+    },
+    { id: 'out1', type: 'helper', z: 'tab', ...at },
+    { id: 'out2', type: 'helper', z: 'tab', ...at },
+  ];
+}
+
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+function writeFlow(flow: FlowItem[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'iff-flow-'));
+  tempDirs.push(dir);
+  const file = join(dir, 'flow.json');
+  writeFileSync(file, JSON.stringify(flow));
+  return file;
+}
+
+// ---- the driver ----------------------------------------------------------------------------------
+
+interface Observation {
+  kind: string;
+  t: number;
+  node?: string;
+  topic?: string;
+  payload?: Record<string, unknown>;
+  status?: { fill?: string; shape?: string; text?: string };
+  ipMonitors?: number;
+}
+
+class Driver {
+  readonly proc: LabProcess;
+  constructor(lab: NetLab, flow: FlowItem[]) {
+    this.proc = lab.spawn('dut', process.execPath, [DRIVER, writeFlow(flow)]);
+  }
+
+  records(): Observation[] {
+    return this.proc.output.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{"kind":'))
+      .map((l) => JSON.parse(l) as Observation);
+  }
+
+  /** Output-1 lifecycle events so far, as "topic uplink". */
+  lifecycle(from = 0): string[] {
+    return this.records()
+      .slice(from)
+      .filter((r) => r.kind === 'message' && r.node === 'out1' && LIFECYCLE.has(r.topic ?? ''))
+      .map((r) => `${r.topic} ${String(r.payload?.uplink)}`);
+  }
+
+  async waitFor(what: string, match: (r: Observation) => boolean, timeoutMs = 20_000): Promise<Observation> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.records().find(match);
+      if (hit) return hit;
+      if (!this.proc.running) throw new Error(`driver exited before ${what}:\n${this.proc.output.stdout.slice(-4000)}\n${this.proc.output.stderr}`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.proc.output.stdout.slice(-4000)}\n${this.proc.output.stderr}`);
+      await sleep(25);
+    }
+  }
+
+  event(topic: string, uplinkName: string, timeoutMs?: number): Promise<Observation> {
+    return this.waitFor(`${topic} ${uplinkName}`, (r) => r.kind === 'message' && r.node === 'out1' && r.topic === topic && r.payload?.uplink === uplinkName, timeoutMs);
+  }
+
+  deploy(flow: FlowItem[]): void {
+    this.proc.stdin?.write(`${JSON.stringify({ deploy: writeFlow(flow) })}\n`);
+  }
+
+  /** SIGTERM to the driver alone (not its process group) and its exit code; the flow must close by itself. */
+  async stop(): Promise<number | null> {
+    if (this.proc.running) process.kill(this.proc.pid, 'SIGTERM');
+    const exit = await Promise.race([this.proc.exited, sleep(20_000).then(() => null)]);
+    if (exit === null) {
+      await this.proc.stop({ signal: 'SIGKILL' });
+      throw new Error(`the driver did not exit within 20 s of SIGTERM:\n${this.proc.output.stderr}`);
+    }
+    return exit.code;
+  }
+}
+
+/** `ip monitor link` processes running in the lab's device namespace. */
+function ipMonitorsIn(lab: NetLab): number[] {
+  const pids = execFileSync('ip', ['netns', 'pids', lab.ns.dut], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
+  return pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === 'ip monitor link';
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function withLab(t: TestContext, body: (lab: NetLab) => Promise<void>): Promise<void> {
+  if (!ROOT) {
+    t.skip('needs root');
+    return;
+  }
+  const lab = await NetLab.create({ targets: 4, wlan: false });
+  try {
+    await body(lab);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+// ---- tests ---------------------------------------------------------------------------------------
+
+test('the driver is built where the test expects it', () => {
+  assert.ok(existsSync(DRIVER), `${DRIVER} (npm run build)`);
+});
+
+test('controller flow in the device: upstream cut fails over to ppp0 in the guide order, restore comes back, SIGTERM cleans up', async (t) => {
+  await withLab(t, async (lab) => {
+    await lab.pppUp();
+    const driver = new Driver(lab, guideFlow());
+    let closed: Observation | undefined;
+    try {
+      await waitForDefault(lab, 'eth0');
+      await driver.event('connected', 'primary');
+      assert.deepEqual(driver.lifecycle(), ['setup primary', 'connected primary']);
+      await driver.waitFor('green badge', (r) => r.kind === 'status' && r.status?.fill === 'green' && r.status.text === `${K}.status.active`);
+      const good = await driver.waitFor('a good round of the primary', (r) => r.node === 'out2' && r.payload?.uplink === 'primary' && r.payload.ok === true);
+      assert.deepEqual(good.payload?.up, [T1, T2]);
+      assert.equal(good.topic, 'available');
+
+      await lab.cutUpstream('eth0');
+      const route = await waitForDefault(lab, 'ppp0');
+      assert.equal(route.gateway, undefined, 'a point-to-point default route has no gateway');
+      const connected = await driver.event('connected', 'fona');
+      assert.deepEqual(driver.lifecycle().slice(2), ['teardown primary', 'setup fona', 'connectionFailed primary', 'connected fona']);
+      assert.equal(connected.payload?.from, 'primary');
+      assert.equal(connected.payload?.active, 'fona');
+      assert.equal(connected.payload?.iface, 'ppp0');
+      const failed = await driver.event('connectionFailed', 'primary');
+      assert.equal(failed.payload?.to, 'fona');
+      const bad = await driver.waitFor('a bad round of the primary', (r) => r.node === 'out2' && r.payload?.uplink === 'primary' && r.payload.ok === false);
+      assert.deepEqual(bad.payload?.down, [T1, T2]);
+      await driver.waitFor('yellow badge', (r) => r.kind === 'status' && r.status?.fill === 'yellow' && r.status.shape === 'ring' && r.status.text === `${K}.status.backup`);
+      // Policy pins: the probes still leave by eth0 while the default route is on ppp0.
+      assert.equal((await lab.routeGet(T1, { oif: 'eth0' })).gateway, '192.0.2.1');
+
+      await lab.restore('eth0');
+      await waitForDefault(lab, 'eth0');
+      const restored = await driver.event('connectionRestored', 'primary');
+      assert.deepEqual(driver.lifecycle().slice(6), ['teardown fona', 'setup primary', 'connectionRestored primary']);
+      assert.equal(restored.payload?.from, 'fona');
+      assert.ok(typeof restored.payload?.duration === 'number' && restored.payload.duration > 0, `duration ${String(restored.payload?.duration)}`);
+      assert.equal(ipMonitorsIn(lab).length, 1, 'one ip monitor for the one controller');
+    } finally {
+      const code = await driver.stop();
+      closed = driver.records().find((r) => r.kind === 'closed');
+      assert.equal(code, 0, `exit code; stderr: ${driver.proc.output.stderr}`);
+    }
+    assert.equal(closed?.ipMonitors, 0, 'the link watch has stopped when close is done');
+    assert.deepEqual(ipMonitorsIn(lab), []);
+    assert.deepEqual(await leftovers(lab, [T1, T2]), [], 'no rule, table or host route of ours after close');
+    assert.deepEqual(
+      (await lab.defaultRoutes()).map((r) => [r.dev, r.gateway]),
+      [['eth0', '192.0.2.1']],
+      'a working default route (the primary) is left behind',
+    );
+  });
+});
+
+test('a redeploy while the controller waits for ppp0 leaves one engine and no timer of the old one', async (t) => {
+  await withLab(t, async (lab) => {
+    // No ppp0 yet: when eth0 fails the FONA is set up and waited for (up to 3 s in the first deploy).
+    const driver = new Driver(lab, guideFlow({ fonaSetupTimeout: 3 }));
+    try {
+      await waitForDefault(lab, 'eth0');
+      await driver.event('connected', 'primary');
+      await lab.cutUpstream('eth0');
+      await driver.event('waiting', 'fona');
+      assert.deepEqual(driver.lifecycle(), ['setup primary', 'connected primary', 'teardown primary', 'setup fona', 'waiting fona']);
+      assert.equal(ipMonitorsIn(lab).length, 1);
+
+      const before = driver.records().length;
+      driver.deploy(guideFlow({ tag: '2', fonaSetupTimeout: 60 }));
+      await driver.waitFor('the redeploy', (r) => r.kind === 'deployed');
+      const deployedAt = driver.records().findIndex((r, i) => i >= before && r.kind === 'deployed');
+      await driver.event('waiting', 'fona2');
+      assert.deepEqual(ipMonitorsIn(lab).length, 1, 'one ip monitor per controller after the redeploy');
+
+      // The old wait would have ended (setupFailed fona) 3 s after it began.
+      await sleep(4000);
+      const late = driver
+        .records()
+        .slice(deployedAt)
+        .filter((r) => r.kind === 'message' && ['primary', 'fona'].includes(String(r.payload?.uplink)));
+      assert.deepEqual(late.map((r) => `${r.topic} ${String(r.payload?.uplink)}`), [], 'nothing from the old controller after the redeploy');
+      assert.deepEqual(driver.lifecycle(deployedAt), ['setup fona2', 'waiting fona2']);
+
+      await lab.pppUp();
+      await waitForDefault(lab, 'ppp0');
+      await driver.event('connected', 'fona2');
+      await lab.restore('eth0');
+      await waitForDefault(lab, 'eth0');
+      await driver.event('connectionRestored', 'primary2');
+      assert.deepEqual(driver.lifecycle(deployedAt), ['setup fona2', 'waiting fona2', 'connected fona2', 'teardown fona2', 'setup primary2', 'connectionRestored primary2']);
+      assert.equal(ipMonitorsIn(lab).length, 1);
+    } finally {
+      assert.equal(await driver.stop(), 0, `exit code; stderr: ${driver.proc.output.stderr}`);
+    }
+    assert.deepEqual(ipMonitorsIn(lab), []);
+    assert.deepEqual(await leftovers(lab, [T1, T2]), []);
+  });
+});

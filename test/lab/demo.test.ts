@@ -1,0 +1,170 @@
+/**
+ * `npm start` (dist/bin/demo.js) as a newcomer runs it, as root: Node-RED answers on 127.0.0.1:PORT (the
+ * host side of the forwarder), the example's controller puts the primary's default route in place inside the
+ * lab, the "cut primary" button moves it to the FONA's ppp0, writing "heal" into the control file brings it
+ * back, and Ctrl-C (SIGINT) leaves no namespace, no process and no temporary directory behind.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { isRoot, listNamespaces, missingTools, removeStaleLabs } from './netlab';
+
+const DEMO = resolve(__dirname, '../../bin/demo.js');
+const ROOT = isRoot();
+const MISSING = ROOT ? missingTools() : [];
+const SKIP = !ROOT ? 'needs root (network namespaces); CI runs it as root' : MISSING.length > 0 ? `missing tools: ${MISSING.join(', ')}` : false;
+if (SKIP) console.warn(`SKIPPED: the npm start (demo) lab test: ${SKIP}`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Demo {
+  child: ChildProcess;
+  out(): string;
+  line(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startDemo(port: number): Demo {
+  const child = spawn(process.execPath, [DEMO], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return {
+    child,
+    exited,
+    out: () => out,
+    async line(pattern, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = out.match(pattern);
+        if (m) return m;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the demo exited before printing ${pattern}:\n${out.slice(-4000)}`);
+        if (Date.now() > deadline) throw new Error(`no ${pattern} from the demo within ${timeoutMs} ms:\n${out.slice(-4000)}`);
+        await sleep(50);
+      }
+    },
+  };
+}
+
+interface Route {
+  dev?: string;
+  gateway?: string;
+}
+
+function defaultRoutes(ns: string): Route[] {
+  try {
+    const out = execFileSync('ip', ['-n', ns, '-4', '-j', 'route', 'show', 'default'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return JSON.parse(out || '[]') as Route[];
+  } catch {
+    return [];
+  }
+}
+
+async function waitForDefault(ns: string, dev: string, demo: Demo, timeoutMs: number): Promise<Route> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const routes = defaultRoutes(ns);
+    const hit = routes.find((r) => r.dev === dev);
+    if (hit && routes.length === 1) return hit;
+    if (Date.now() > deadline) throw new Error(`the dut's default route never moved to ${dev}; it is ${JSON.stringify(routes)}\n${demo.out().slice(-6000)}`);
+    await sleep(100);
+  }
+}
+
+interface FlowNode {
+  id: string;
+  type: string;
+  name?: string;
+  [key: string]: unknown;
+}
+
+describe('npm start: Node-RED with the example flow in the network lab', { skip: SKIP }, () => {
+  let demo: Demo | undefined;
+  let namespaces: string[] = [];
+  let userDir = '';
+
+  after(async () => {
+    // a failed test must not leave the demo or its lab behind
+    if (demo && demo.child.exitCode === null && demo.child.signalCode === null) {
+      demo.child.kill('SIGINT');
+      const timer = setTimeout(() => demo?.child.kill('SIGKILL'), 20_000);
+      await demo.exited;
+      clearTimeout(timer);
+    }
+    await removeStaleLabs();
+    if (userDir) rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('serves the editor on 127.0.0.1, fails over on "cut primary", heals, and cleans up on Ctrl-C', { timeout: 240_000 }, async () => {
+    const port = await freePort();
+    demo = startDemo(port);
+    namespaces = (await demo.line(/^demo: lab namespaces (.+)$/m))[1]?.split(' ') ?? [];
+    const dut = (await demo.line(/^demo: lab dut (\S+)$/m))[1] ?? '';
+    const controlFile = (await demo.line(/^demo: control file (\S+)$/m))[1] ?? '';
+    userDir = (await demo.line(/^demo: user dir (\S+)$/m))[1] ?? '';
+    assert.ok(namespaces.includes(dut), `${dut} in ${namespaces.join(' ')}`);
+    await demo.line(/^demo: ready /m, 90_000);
+
+    // the editor and the admin API answer on the host's loopback
+    const base = `http://127.0.0.1:${port}`;
+    const editor = await fetch(`${base}/`);
+    assert.equal(editor.status, 200);
+    assert.match(await editor.text(), /Node-RED/);
+    const flows = (await (await fetch(`${base}/flows`)).json()) as FlowNode[];
+    const controller = flows.find((n) => n.type === 'failover-controller');
+    assert.ok(controller, 'the deployed flow has the controller');
+    assert.equal(controller['dryRun'], false, 'real routes inside the lab');
+    for (const t of ['fona-power', 'ppp-control', 'uplink']) assert.ok(flows.some((n) => n.type === t), `${t} deployed`);
+    const cut = flows.find((n) => n.type === 'inject' && n.name === 'cut primary');
+    assert.ok(cut, 'the "cut primary" button');
+    // our nodes are installed: the palette lists them
+    const nodes = (await (await fetch(`${base}/nodes`, { headers: { accept: 'application/json' } })).json()) as Array<{ module: string; types: string[] }>;
+    const ours = nodes.filter((n) => n.module === 'node-red-contrib-ifacefailover').flatMap((n) => n.types);
+    assert.deepEqual(ours.sort(), ['failover-controller', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink']);
+
+    // the controller reaches the primary: it puts eth0's default route in place (the lab starts without one)
+    const primary = await waitForDefault(dut, 'eth0', demo, 30_000);
+    assert.equal(primary.gateway, '192.0.2.1');
+    // and says so: the "events" debug node also logs to the console
+    await demo.line(/event: 'connected',\s+uplink: 'primary'/, 10_000);
+
+    // "cut primary" (the button, as a user presses it): the file node writes the control file, the demo cuts
+    // the router, the controller powers the FONA on, dials ppp0 and moves the default route there
+    const pressed = await fetch(`${base}/inject/${cut.id}`, { method: 'POST' });
+    assert.equal(pressed.status, 200);
+    await demo.line(/^demo: cut done$/m, 10_000);
+    await waitForDefault(dut, 'ppp0', demo, 60_000);
+    await demo.line(/event: 'connectionFailed',\s+uplink: 'primary'/, 10_000);
+
+    // "heal" written straight into the control file: back to eth0
+    writeFileSync(controlFile, 'heal\n');
+    await demo.line(/^demo: heal done$/m, 10_000);
+    await waitForDefault(dut, 'eth0', demo, 60_000);
+
+    // Ctrl-C: Node-RED stops, the lab and the user dir are gone, the port is free
+    demo.child.kill('SIGINT');
+    const exit = await demo.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, demo.out().slice(-3000));
+    assert.match(demo.out(), /^demo: stopped$/m);
+    const left = listNamespaces().filter((n) => namespaces.includes(n));
+    assert.deepEqual(left, [], 'namespaces left behind');
+    assert.equal(existsSync(userDir), false, 'user dir removed');
+    await assert.rejects(fetch(`${base}/flows`, { signal: AbortSignal.timeout(2000) }), 'nothing listens on the port any more');
+  });
+});

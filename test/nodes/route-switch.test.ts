@@ -1,0 +1,275 @@
+/**
+ * route-switch in the host namespace, always with dry run: it reads the host's default route (a real
+ * `ip -j route show default`) and only logs the replace, so the host's routing is never changed (asserted).
+ * Real switching, and ip's own errors, are proven in the lab (test/lab/route-nodes.test.ts).
+ *
+ * RED._ is wrapped to echo its parameters after the key, so tests assert the i18n key and the values.
+ */
+import { describe, it, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import type { TestFlowsItem } from 'node-red-node-test-helper';
+import type { SinonSpy } from 'sinon';
+import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
+import { initHelper, ourNode } from '../support/red-helper';
+
+/** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
+const helper = initHelper();
+const uplinkNode = ourNode('uplink');
+const switchNode = ourNode('route-switch');
+
+function echoParams(RED: NodeAPI): void {
+  const translate = (key: string, params?: Record<string, unknown>): string => (params ? `${key} ${JSON.stringify(params)}` : key);
+  RED._ = translate as unknown as NodeAPI['_'];
+}
+const nodes = [
+  (RED: NodeAPI): void => {
+    echoParams(RED);
+    uplinkNode(RED);
+  },
+  switchNode,
+];
+
+/** The key of a translated text; a Catch node's msg.error.message starts with "Error: ". */
+const keyOf = (text: unknown): string => String(text).replace(/^Error: /, '').split(' ')[0];
+const paramsOf = (text: unknown): Record<string, unknown> => {
+  const s = String(text).replace(/^Error: /, '');
+  const i = s.indexOf(' ');
+  return i < 0 ? {} : (JSON.parse(s.slice(i + 1)) as Record<string, unknown>);
+};
+
+interface Payload {
+  route: { dev: string; gateway: string | null };
+  replaced: { dev: string; gateway: string | null; metric: number } | null;
+  dryRun: boolean;
+}
+type Msg = NodeMessage & { payload: Payload; error?: { message: string; source?: { id: string } } };
+type FlowNode = TestFlowsItem & Record<string, unknown>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The host's IPv4 default routes as ip prints them: compared before and after to prove nothing changed. */
+function hostDefaults(): string {
+  return execFileSync('ip', ['-4', '-j', 'route', 'show', 'default'], { encoding: 'utf8' });
+}
+
+/** What RouteService.readDefault() should report for the host: the lowest metric, or null. */
+function expectedReplaced(): Payload['replaced'] {
+  const routes = JSON.parse(hostDefaults() || '[]') as { dev?: string; gateway?: string; metric?: number }[];
+  const best = routes
+    .filter((r) => r.dev)
+    .map((r) => ({ dev: r.dev as string, gateway: r.gateway ?? null, metric: r.metric ?? 0 }))
+    .sort((a, b) => a.metric - b.metric)[0];
+  return best ?? null;
+}
+
+function uplink(id: string, name: string, iface: string, gateway: string): FlowNode {
+  return { id, type: 'uplink', name, iface, gateway, targets: '', interval: 1, timeout: 1, retries: 1, down: 3, up: 3, reliability: 1, setupTimeout: 60, pinMode: 'policy' };
+}
+
+const WAN = uplink('u-wan', 'wan', 'eth9', '198.51.100.1');
+const BACKUP = uplink('u-backup', 'backup', 'wwan9', '');
+
+function flow(sw: Record<string, unknown> = {}): FlowNode[] {
+  return [
+    { id: 'f1', type: 'tab', label: 'test' },
+    WAN,
+    BACKUP,
+    { id: 's', z: 'f1', type: 'route-switch', name: '', uplink: '', dryRun: true, wires: [['out']], ...sw },
+    { id: 'out', z: 'f1', type: 'helper' },
+    { id: 'catcher', z: 'f1', type: 'catch', scope: ['s'], uncaught: false, wires: [['caught']] },
+    { id: 'caught', z: 'f1', type: 'helper' },
+    { id: 'completer', z: 'f1', type: 'complete', scope: ['s'], uncaught: false, wires: [['completed']] },
+    { id: 'completed', z: 'f1', type: 'helper' },
+  ];
+}
+
+function sink(id: string): { msgs: Msg[]; next(timeoutMs?: number): Promise<Msg> } {
+  const node = helper.getNode(id);
+  const msgs: Msg[] = [];
+  let waiters: (() => void)[] = [];
+  node.on('input', (m) => {
+    msgs.push(m as unknown as Msg);
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  });
+  let read = 0;
+  return {
+    msgs,
+    next(timeoutMs = 5000) {
+      if (read < msgs.length) return Promise.resolve(msgs[read++]);
+      return new Promise<Msg>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no message at ${id} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve(msgs[read++]);
+        });
+      });
+    },
+  };
+}
+
+function statuses(node: Node): NodeStatus[] {
+  return (node.status as unknown as SinonSpy)
+    .getCalls()
+    .filter((c) => c.thisValue === node)
+    .map((c) => c.args[0] as NodeStatus);
+}
+
+function calls(node: Node, method: 'error' | 'warn' | 'log'): string[] {
+  return (node[method] as unknown as SinonSpy)
+    .getCalls()
+    .filter((c) => c.thisValue === node)
+    .map((c) => String(c.args[0]));
+}
+
+describe('route-switch (host namespace, dry run only)', () => {
+  let before_: string;
+  before(async () => {
+    before_ = hostDefaults();
+    await helper.startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    assert.equal(hostDefaults(), before_, 'the host default route is unchanged');
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+
+  it('configured uplink, dry run: payload with the replaced route, message kept, command logged, green badge', async () => {
+    await helper.load(nodes, flow({ uplink: 'u-wan' }));
+    const s = helper.getNode('s');
+    const out = sink('out');
+    const completed = sink('completed');
+    s.receive({ payload: 'go', topic: 'wan', keep: [1] });
+    const m = await out.next();
+    assert.deepEqual(m.payload, { route: { dev: 'eth9', gateway: '198.51.100.1' }, replaced: expectedReplaced(), dryRun: true });
+    assert.equal(m.topic, 'wan');
+    assert.deepEqual(m.keep, [1]);
+    await completed.next();
+    assert.deepEqual(calls(s, 'log'), ['DRY-RUN: ip -4 route replace default via 198.51.100.1 dev eth9']);
+    const last = statuses(s).at(-1);
+    assert.deepEqual([last?.fill, last?.shape, keyOf(last?.text)], ['green', 'dot', 'route-switch.status.dryRun']);
+    assert.deepEqual(paramsOf(last?.text), { iface: 'eth9' });
+  });
+
+  it('no uplink configured: msg.uplink {iface} or {iface, gateway}', async () => {
+    await helper.load(nodes, flow());
+    const s = helper.getNode('s');
+    const out = sink('out');
+    s.receive({ uplink: { iface: 'ppp0' } });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'ppp0', gateway: null });
+    s.receive({ uplink: { iface: 'wlan0', gateway: '192.0.2.17' } });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'wlan0', gateway: '192.0.2.17' });
+    s.receive({ uplink: { iface: 'ppp1', gateway: 'none' } });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'ppp1', gateway: null });
+    assert.deepEqual(calls(s, 'log'), [
+      'DRY-RUN: ip -4 route replace default dev ppp0',
+      'DRY-RUN: ip -4 route replace default via 192.0.2.17 dev wlan0',
+      'DRY-RUN: ip -4 route replace default dev ppp1',
+    ]);
+  });
+
+  it('msg.uplink as the name of a deployed uplink config node', async () => {
+    await helper.load(nodes, flow());
+    const s = helper.getNode('s');
+    const out = sink('out');
+    const caught = sink('caught');
+    s.receive({ uplink: 'backup' });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'wwan9', gateway: null });
+    s.receive({ uplink: 'nosuchuplink' });
+    const m = await caught.next();
+    assert.equal(keyOf(m.error?.message), 'route-switch.errors.unknownUplink');
+    assert.deepEqual(paramsOf(m.error?.message), { name: 'nosuchuplink' });
+  });
+
+  for (const [what, bad, named] of [
+    ['an interface name of 16 characters', { iface: '1234567890123456', gateway: '192.168.1.1' }, '1234567890123456'],
+    ['a gateway that is not IPv4', { iface: 'eth0', gateway: '192.168.1.300' }, '192.168.1.300'],
+    ['an interface with a slash', { iface: 'eth0/1' }, 'eth0/1'],
+  ] as const) {
+    it(`msg.uplink with ${what}: done(err) to Catch naming it, nothing logged or sent`, async () => {
+      await helper.load(nodes, flow());
+      const s = helper.getNode('s');
+      const out = sink('out');
+      const caught = sink('caught');
+      s.receive({ uplink: bad, topic: 'bad' });
+      const m = await caught.next();
+      assert.equal(keyOf(m.error?.message), 'route-switch.errors.badUplink');
+      assert.ok(String(paramsOf(m.error?.message).problem).includes(named), String(m.error?.message));
+      assert.equal(m.error?.source?.id, 's');
+      assert.equal(m.topic, 'bad');
+      await sleep(50);
+      assert.equal(out.msgs.length, 0);
+      assert.deepEqual(calls(s, 'log'), [], 'no command, not even a dry-run one');
+      const last = statuses(s).at(-1);
+      assert.deepEqual([last?.fill, last?.shape, keyOf(last?.text)], ['red', 'ring', 'route-switch.status.invalid']);
+    });
+  }
+
+  it('msg.uplink that is neither an object nor a name, or missing: done(err)', async () => {
+    await helper.load(nodes, flow());
+    const s = helper.getNode('s');
+    const caught = sink('caught');
+    s.receive({ uplink: 42 });
+    assert.equal(keyOf((await caught.next()).error?.message), 'route-switch.errors.badUplink');
+    s.receive({ uplink: ['eth0'] });
+    assert.equal(keyOf((await caught.next()).error?.message), 'route-switch.errors.badUplink');
+    s.receive({ payload: 'no uplink' });
+    assert.equal(keyOf((await caught.next()).error?.message), 'route-switch.errors.noUplink');
+  });
+
+  it('config wins: with an uplink configured, msg.uplink is ignored with one warning', async () => {
+    await helper.load(nodes, flow({ uplink: 'u-wan' }));
+    const s = helper.getNode('s');
+    const out = sink('out');
+    s.receive({ uplink: { iface: 'ppp0' } });
+    s.receive({ uplink: { iface: '1234567890123456' } });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'eth9', gateway: '198.51.100.1' });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'eth9', gateway: '198.51.100.1' }, 'not even validated');
+    assert.deepEqual(calls(s, 'warn'), ['route-switch.warn.msgIgnored']);
+  });
+
+  it('a configured uplink that is not deployed: red ring at deploy, messages fail to Catch', async () => {
+    await helper.load(nodes, flow({ uplink: 'u-gone' }));
+    const s = helper.getNode('s');
+    const first = statuses(s)[0];
+    assert.deepEqual([first?.fill, first?.shape, keyOf(first?.text)], ['red', 'ring', 'route-switch.status.noUplink']);
+    assert.equal(keyOf(calls(s, 'error')[0]), 'route-switch.errors.uplink');
+    const caught = sink('caught');
+    s.receive({ uplink: { iface: 'ppp0' } });
+    assert.equal(keyOf((await caught.next()).error?.message), 'route-switch.errors.uplink');
+  });
+
+  it('messages are switched one after another, in order', async () => {
+    await helper.load(nodes, flow());
+    const s = helper.getNode('s');
+    const out = sink('out');
+    const ifaces = ['ppp0', 'ppp1', 'ppp2', 'ppp3'];
+    for (const iface of ifaces) s.receive({ uplink: { iface } });
+    const got: string[] = [];
+    for (let i = 0; i < ifaces.length; i++) got.push((await out.next()).payload.route.dev);
+    assert.deepEqual(got, ifaces);
+    assert.deepEqual(
+      calls(s, 'log'),
+      ifaces.map((i) => `DRY-RUN: ip -4 route replace default dev ${i}`),
+    );
+  });
+
+  it('re-deploy: the new configuration is used; close clears the badge', async () => {
+    await helper.load(nodes, flow({ uplink: 'u-wan' }));
+    const old = helper.getNode('s');
+    sink('out');
+    old.receive({});
+    await sink('completed').next();
+    await helper.setFlows(flow({ uplink: 'u-backup' }), 'full');
+    assert.deepEqual(statuses(old).at(-1), {}, 'the old node cleared its badge on close');
+    const s = helper.getNode('s');
+    assert.notEqual(s, old);
+    const out = sink('out');
+    s.receive({});
+    assert.deepEqual((await out.next()).payload.route, { dev: 'wwan9', gateway: null });
+  });
+});

@@ -1,0 +1,329 @@
+/**
+ * route-verifier in the host namespace, with `pin: false` so nothing touches the host's routing: probes of
+ * 127.0.0.1 bound to `lo` (answers) and to `nosuch0` (no such interface: down without a packet).
+ * Pinning itself is proven in the lab (test/lab/route-nodes.test.ts), inside a network namespace.
+ *
+ * RED._ is wrapped to echo its parameters after the key, so tests assert the i18n key and the values.
+ */
+import { describe, it, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestFlowsItem } from 'node-red-node-test-helper';
+import type { SinonSpy } from 'sinon';
+import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
+import { initHelper, ourNode } from '../support/red-helper';
+
+/** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
+const helper = initHelper();
+const uplinkNode = ourNode('uplink');
+const verifierNode = ourNode('route-verifier');
+
+/** Key, then the parameters as JSON: 'route-verifier.status.up {"up":1,...}'. */
+function echoParams(RED: NodeAPI): void {
+  const translate = (key: string, params?: Record<string, unknown>): string => (params ? `${key} ${JSON.stringify(params)}` : key);
+  RED._ = translate as unknown as NodeAPI['_'];
+}
+const nodes = [
+  (RED: NodeAPI): void => {
+    echoParams(RED);
+    uplinkNode(RED);
+  },
+  verifierNode,
+];
+
+/** The key of a translated text; a Catch node's msg.error.message starts with "Error: ". */
+const keyOf = (text: unknown): string => String(text).replace(/^Error: /, '').split(' ')[0];
+const paramsOf = (text: unknown): Record<string, unknown> => {
+  const s = String(text).replace(/^Error: /, '');
+  const i = s.indexOf(' ');
+  return i < 0 ? {} : (JSON.parse(s.slice(i + 1)) as Record<string, unknown>);
+};
+
+interface Payload {
+  uplink: string;
+  iface: string;
+  up: string[];
+  down: string[];
+  rtt: number | null;
+  loss: number;
+  ok: boolean;
+}
+
+type Msg = NodeMessage & { payload: Payload; error?: { message: string; source?: { id: string } } };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+type FlowNode = TestFlowsItem & Record<string, unknown>;
+
+function uplink(id: string, iface: string, targets: string, extra: Record<string, unknown> = {}): FlowNode {
+  return { id, type: 'uplink', name: `${iface}-up`, iface, gateway: '', targets, interval: 1, timeout: 0.5, retries: 0, down: 3, up: 3, reliability: 1, setupTimeout: 60, pinMode: 'policy', ...extra };
+}
+
+const LO = uplink('u-lo', 'lo', '127.0.0.1');
+const GHOST = uplink('u-ghost', 'nosuch0', '127.0.0.1');
+
+/** The verifier wired to ok/notok sinks, with Catch and Complete nodes scoped to it. */
+function flow(verifier: Record<string, unknown> = {}, uplinks: FlowNode[] = [LO]): FlowNode[] {
+  return [
+    { id: 'f1', type: 'tab', label: 'test' },
+    ...uplinks,
+    { id: 'v', z: 'f1', type: 'route-verifier', name: '', uplink: 'u-lo', interval: 0, targets: '', targetsType: 'str', pin: false, wires: [['ok'], ['notok']], ...verifier },
+    { id: 'ok', z: 'f1', type: 'helper' },
+    { id: 'notok', z: 'f1', type: 'helper' },
+    { id: 'catcher', z: 'f1', type: 'catch', scope: ['v'], uncaught: false, wires: [['caught']] },
+    { id: 'caught', z: 'f1', type: 'helper' },
+    { id: 'completer', z: 'f1', type: 'complete', scope: ['v'], uncaught: false, wires: [['completed']] },
+    { id: 'completed', z: 'f1', type: 'helper' },
+  ];
+}
+
+/** Messages arriving at a helper node, from the moment this is called. */
+function sink(id: string): { msgs: Msg[]; next(timeoutMs?: number): Promise<Msg> } {
+  const node = helper.getNode(id);
+  const msgs: Msg[] = [];
+  let waiters: (() => void)[] = [];
+  node.on('input', (m) => {
+    msgs.push(m as unknown as Msg);
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  });
+  let read = 0;
+  return {
+    msgs,
+    next(timeoutMs = 5000) {
+      if (read < msgs.length) return Promise.resolve(msgs[read++]);
+      return new Promise<Msg>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no message at ${id} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve(msgs[read++]);
+        });
+      });
+    },
+  };
+}
+
+/** Every status the node set so far (from the helper's spy on Node.prototype.status). */
+function statuses(node: Node): NodeStatus[] {
+  return (node.status as unknown as SinonSpy)
+    .getCalls()
+    .filter((c) => c.thisValue === node)
+    .map((c) => c.args[0] as NodeStatus);
+}
+
+function calls(node: Node, method: 'error' | 'warn' | 'log'): unknown[][] {
+  return (node[method] as unknown as SinonSpy)
+    .getCalls()
+    .filter((c) => c.thisValue === node)
+    .map((c) => c.args);
+}
+
+/**
+ * Records calls of one method of this node instance, also after the helper's spies are gone (unload
+ * restores them before it stops the flows, so calls made while closing are seen only here).
+ */
+function record<K extends 'send' | 'status'>(node: Node, method: K): Parameters<Node[K]>[] {
+  const seen: Parameters<Node[K]>[] = [];
+  const original = (node[method] as (...a: unknown[]) => void).bind(node);
+  (node as unknown as Record<K, (...a: unknown[]) => void>)[method] = (...args: unknown[]) => {
+    seen.push(args as Parameters<Node[K]>);
+    original(...args);
+  };
+  return seen;
+}
+
+describe('route-verifier (host namespace, pin off)', () => {
+  before(async () => {
+    await helper.startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+
+  it('lo with 127.0.0.1: output 1, payload, the message kept, blue then green badge', async () => {
+    await helper.load(nodes, flow());
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    const notok = sink('notok');
+    const completed = sink('completed');
+    v.receive({ payload: 'check', topic: 'lan', extra: { keep: 1 } });
+    const m = await ok.next();
+    assert.equal(m.topic, 'lan');
+    assert.deepEqual(m.extra, { keep: 1 });
+    assert.equal(m.payload.uplink, 'lo-up');
+    assert.equal(m.payload.iface, 'lo');
+    assert.deepEqual(m.payload.up, ['127.0.0.1']);
+    assert.deepEqual(m.payload.down, []);
+    assert.equal(m.payload.loss, 0);
+    assert.equal(m.payload.ok, true);
+    assert.equal(typeof m.payload.rtt, 'number');
+    assert.deepEqual(Object.keys(m.payload).sort(), ['down', 'iface', 'loss', 'ok', 'rtt', 'up', 'uplink']);
+    await completed.next();
+    assert.equal(notok.msgs.length, 0);
+
+    const s = statuses(v);
+    assert.deepEqual(
+      s.map((x) => [x.fill, x.shape, keyOf(x.text)]),
+      [
+        ['blue', 'dot', 'route-verifier.status.probing'],
+        ['green', 'dot', 'route-verifier.status.up'],
+      ],
+    );
+    const p = paramsOf(s[1].text);
+    assert.deepEqual([p.up, p.total], [1, 1]);
+    assert.equal(typeof p.rtt, 'number');
+  });
+
+  it('127.0.0.1 on nosuch0: output 2, every target down, red ring', async () => {
+    await helper.load(nodes, flow({ uplink: 'u-ghost' }, [GHOST]));
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    const notok = sink('notok');
+    v.receive({ payload: 1 });
+    const m = await notok.next();
+    assert.deepEqual(m.payload, { uplink: 'nosuch0-up', iface: 'nosuch0', up: [], down: ['127.0.0.1'], rtt: null, loss: 1, ok: false });
+    assert.equal(ok.msgs.length, 0);
+    const last = statuses(v).at(-1);
+    assert.deepEqual([last?.fill, last?.shape, keyOf(last?.text)], ['red', 'ring', 'route-verifier.status.down']);
+    assert.deepEqual(paramsOf(last?.text), { up: 0, total: 1 });
+  });
+
+  it('targets from msg (TypedInput): an array or a string replaces the uplink targets; missing = the uplink targets', async () => {
+    await helper.load(nodes, flow({ targets: 'targets', targetsType: 'msg' }));
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    v.receive({ targets: ['127.0.0.2', '127.0.0.3'] });
+    assert.deepEqual((await ok.next()).payload.up, ['127.0.0.2', '127.0.0.3']);
+    v.receive({ targets: '127.0.0.4, 127.0.0.5' });
+    assert.deepEqual((await ok.next()).payload.up, ['127.0.0.4', '127.0.0.5']);
+    v.receive({});
+    assert.deepEqual((await ok.next()).payload.up, ['127.0.0.1'], 'no msg.targets: the uplink targets');
+  });
+
+  it('targets from the node (str) and from JSON', async () => {
+    await helper.load(nodes, flow({ targets: '127.0.0.7', targetsType: 'str' }));
+    const ok = sink('ok');
+    helper.getNode('v').receive({});
+    assert.deepEqual((await ok.next()).payload.up, ['127.0.0.7']);
+    await helper.unload();
+    await helper.load(nodes, flow({ targets: '["127.0.0.8","127.0.0.9"]', targetsType: 'json' }));
+    const ok2 = sink('ok');
+    helper.getNode('v').receive({});
+    assert.deepEqual((await ok2.next()).payload.up, ['127.0.0.8', '127.0.0.9']);
+  });
+
+  it('targets from env and global context', async () => {
+    process.env.IFF_VERIFIER_TEST_TARGETS = '127.0.0.6';
+    try {
+      await helper.load(nodes, flow({ targets: 'IFF_VERIFIER_TEST_TARGETS', targetsType: 'env' }));
+      const ok = sink('ok');
+      helper.getNode('v').receive({});
+      assert.deepEqual((await ok.next()).payload.up, ['127.0.0.6']);
+    } finally {
+      delete process.env.IFF_VERIFIER_TEST_TARGETS;
+    }
+    await helper.unload();
+    await helper.load(nodes, flow({ targets: 'probeTargets', targetsType: 'global' }));
+    const v = helper.getNode('v');
+    v.context().global.set('probeTargets', ['127.0.0.10']);
+    const ok2 = sink('ok');
+    v.receive({});
+    assert.deepEqual((await ok2.next()).payload.up, ['127.0.0.10']);
+  });
+
+  it('a bad override address reaches the Catch node, naming it; nothing probed or sent', async () => {
+    await helper.load(nodes, flow({ targets: 'targets', targetsType: 'msg' }));
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    const notok = sink('notok');
+    const caught = sink('caught');
+    v.receive({ targets: '127.0.0.1,192.168.1.300', topic: 'bad' });
+    const m = await caught.next();
+    assert.equal(keyOf(m.error?.message), 'route-verifier.errors.targets');
+    assert.match(String(paramsOf(m.error?.message).problem), /192\.168\.1\.300.*not an IPv4 address/);
+    assert.equal(m.error?.source?.id, 'v');
+    assert.equal(m.topic, 'bad');
+    v.receive({ targets: { not: 'a list' } });
+    const m2 = await caught.next();
+    assert.equal(keyOf(m2.error?.message), 'route-verifier.errors.targets');
+    assert.equal(ok.msgs.length + notok.msgs.length, 0);
+    assert.ok(!statuses(v).some((s) => keyOf(s.text) === 'route-verifier.status.probing'), 'no round ran');
+    assert.equal(keyOf(statuses(v).at(-1)?.text), 'route-verifier.status.error');
+  });
+
+  it('three messages at once: one round, then one shared round for the two that waited; each gets its own output', async () => {
+    await helper.load(nodes, flow());
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    const completed = sink('completed');
+    v.receive({ topic: 'a' });
+    v.receive({ topic: 'b' });
+    v.receive({ topic: 'c' });
+    const got = [await ok.next(), await ok.next(), await ok.next()];
+    assert.deepEqual(got.map((m) => m.topic), ['a', 'b', 'c']);
+    assert.notEqual(got[1].payload, got[2].payload, 'each message has its own payload object');
+    for (let i = 0; i < 3; i++) await completed.next();
+    const rounds = statuses(v).filter((s) => keyOf(s.text) === 'route-verifier.status.probing').length;
+    assert.equal(rounds, 2);
+  });
+
+  it('interval mode sends fresh messages on its own; after close nothing more is sent', async () => {
+    await helper.load(nodes, flow({ interval: 0.1 }));
+    const v = helper.getNode('v');
+    const sends = record(v, 'send');
+    const badges = record(v, 'status');
+    const ok = sink('ok');
+    const first = await ok.next();
+    const second = await ok.next();
+    assert.notEqual(first._msgid, second._msgid, 'a fresh message each time');
+    assert.equal(first.payload.ok, true);
+    await helper.unload();
+    const atClose = sends.length;
+    await sleep(400);
+    assert.equal(sends.length, atClose, 'no send after close');
+    assert.deepEqual(badges.at(-1), [{}], 'badge cleared on close');
+    await helper.load(nodes, flow()); // afterEach unloads
+  });
+
+  it('re-deploy: the old timer stops, the new configuration is used', async () => {
+    await helper.load(nodes, flow({ interval: 0.1 }));
+    const old = helper.getNode('v');
+    const oldSends = record(old, 'send');
+    await sink('ok').next();
+    await helper.setFlows(flow({ interval: 0, targets: '127.0.0.2' }), 'full');
+    const atRedeploy = oldSends.length;
+    const v = helper.getNode('v');
+    assert.notEqual(v, old, 'a new node instance');
+    const ok = sink('ok');
+    await sleep(300);
+    assert.equal(ok.msgs.length, 0, 'interval 0: nothing of its own');
+    assert.equal(oldSends.length, atRedeploy, 'the old node sends nothing after its close');
+    v.receive({});
+    assert.deepEqual((await ok.next()).payload.up, ['127.0.0.2']);
+  });
+
+  it('without its uplink config node: red ring, and each message fails to Catch', async () => {
+    await helper.load(nodes, flow({ uplink: 'missing' }));
+    const v = helper.getNode('v');
+    const caught = sink('caught');
+    const s = statuses(v);
+    assert.deepEqual([s[0]?.fill, s[0]?.shape, keyOf(s[0]?.text)], ['red', 'ring', 'route-verifier.status.noUplink']);
+    assert.equal(keyOf(calls(v, 'error')[0]?.[0]), 'route-verifier.errors.uplink');
+    v.receive({});
+    const m = await caught.next();
+    assert.equal(keyOf(m.error?.message), 'route-verifier.errors.uplink');
+  });
+
+  it('an invalid repeat interval: an error at deploy, and each message fails to Catch', async () => {
+    await helper.load(nodes, flow({ interval: 'soon' }));
+    const v = helper.getNode('v');
+    assert.equal(keyOf(calls(v, 'error')[0]?.[0]), 'route-verifier.errors.interval');
+    assert.equal(keyOf(statuses(v)[0]?.text), 'route-verifier.status.invalid');
+    const caught = sink('caught');
+    v.receive({});
+    assert.equal(keyOf((await caught.next()).error?.message), 'route-verifier.errors.interval');
+  });
+});
