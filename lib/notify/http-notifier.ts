@@ -3,7 +3,17 @@
  * enqueue() returns at once (a notification never delays a switch), requests have a timeout, failures are
  * retried with exponential back-off, nothing is lost while no uplink works, and delivery keeps the order
  * in which events happened (one request in flight; the head of the queue is retried until it goes).
+ *
+ * Every attempt opens a new connection (like the original's requests.post without a session): a request
+ * never rides a kept-alive socket that was opened over the uplink that has just died, so the attempt after
+ * a switch goes out over the new default route. Redirects are not followed.
+ *
+ * Outcomes: 2xx delivers; no answer (refused, unreachable, timeout) and 408, 425, 429 and 5xx are retried;
+ * any other status (3xx, 4xx) is the receiver's final word on that request: it is logged and dropped,
+ * so that one misaddressed notification cannot hold up the ones behind it forever.
  */
+import { request as httpRequest, IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Clock, TimerHandle, systemClock } from '../engine/clock';
 import { Logger, silentLogger } from '../log/logger';
 
@@ -16,7 +26,17 @@ export interface HttpNotification {
   headers?: Record<string, string>;
   /** For log lines, e.g. "primaryconnectionfailed". */
   label?: string;
+  /** Per-notification overrides of the notifier's options of the same name. */
+  timeoutMs?: number;
+  retryDelayMs?: number;
+  maxRetry?: number;
 }
+
+/** Sends one POST and resolves with the response's status code (rejects when there is no response). */
+export type HttpTransport = (
+  url: string,
+  init: { headers: Record<string, string>; body: string | undefined; signal: AbortSignal },
+) => Promise<number>;
 
 export interface HttpNotifierOptions {
   logger?: Logger;
@@ -30,6 +50,9 @@ export interface HttpNotifierOptions {
   maxRetry?: number;
   /** Oldest notifications are dropped beyond this many waiting (default 1000). */
   maxQueue?: number;
+  /** How requests are sent (default: node:http / node:https, a new connection per attempt). */
+  transport?: HttpTransport;
+  /** Sends through this fetch instead of the transport (tests). */
   fetch?: typeof fetch;
 }
 
@@ -47,12 +70,13 @@ export class HttpNotifier {
   private readonly maxDelayMs: number;
   private readonly maxRetry: number;
   private readonly maxQueue: number;
-  private readonly fetchFn: typeof fetch;
+  private readonly transport: HttpTransport;
   private inFlight: Promise<void> | null = null;
   private abort: AbortController | null = null;
   private retryTimer: TimerHandle | null = null;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
+  private stopping: Promise<void> | null = null;
 
   constructor(options: HttpNotifierOptions = {}) {
     this.logger = options.logger ?? silentLogger;
@@ -62,7 +86,8 @@ export class HttpNotifier {
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
     this.maxRetry = options.maxRetry ?? 0;
     this.maxQueue = options.maxQueue ?? 1000;
-    this.fetchFn = options.fetch ?? fetch;
+    const fetchFn = options.fetch;
+    this.transport = fetchFn ? fetchTransport(fetchFn) : (options.transport ?? freshConnectionPost);
   }
 
   /** Notifications waiting or in flight. */
@@ -87,8 +112,16 @@ export class HttpNotifier {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Gives the queue up to graceMs to drain, then stops retrying and aborts the request in flight. */
-  async stop(graceMs = 0): Promise<void> {
+  /**
+   * Gives the queue up to graceMs to drain, then stops retrying and aborts the request in flight.
+   * Later calls return the first call's promise.
+   */
+  stop(graceMs = 0): Promise<void> {
+    this.stopping ??= this.doStop(graceMs);
+    return this.stopping;
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
     if (graceMs > 0 && this.queue.length > 0) {
       let timer: TimerHandle | undefined;
       await Promise.race([this.idle(), new Promise<void>((r) => (timer = this.clock.setTimeout(r, graceMs)))]);
@@ -118,25 +151,31 @@ export class HttpNotifier {
   private async attempt(item: Queued): Promise<void> {
     item.attempts++;
     const n = item.notification;
-    const of = this.maxRetry > 0 ? ` of ${this.maxRetry}` : '';
+    const maxRetry = n.maxRetry ?? this.maxRetry;
+    const timeoutMs = n.timeoutMs ?? this.timeoutMs;
+    const of = maxRetry > 0 ? ` of ${maxRetry}` : '';
     this.logger.info(`Attempting POST request ${item.attempts}${of}${n.label ? ` (${n.label})` : ''}`);
     let error: string | null = null;
-    this.abort = new AbortController();
-    const timer = this.clock.setTimeout(() => this.abort?.abort(), this.timeoutMs);
+    let final = false;
+    const abort = new AbortController();
+    this.abort = abort;
+    const timer = this.clock.setTimeout(() => abort.abort(), timeoutMs);
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json', ...n.headers };
       if (n.auth) headers.authorization = `Basic ${Buffer.from(`${n.auth.user}:${n.auth.password}`).toString('base64')}`;
-      const res = await this.fetchFn(n.url, {
-        method: 'POST',
+      const status = await this.transport(n.url, {
         headers,
         body: n.body === undefined ? undefined : JSON.stringify(n.body),
-        signal: this.abort.signal,
+        signal: abort.signal,
       });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-      else this.logger.debug(`POST ${n.url} ${res.status}`);
+      if (status < 200 || status >= 300) {
+        error = `HTTP ${status}`;
+        final = !RETRIED_STATUS(status);
+      } else {
+        this.logger.debug(`POST ${n.url} ${status}`);
+      }
     } catch (e) {
-      error = this.abort.signal.aborted && !this.stopped ? `no answer within ${this.timeoutMs} ms` : describeFetchError(e);
+      error = abort.signal.aborted && !this.stopped ? `no answer within ${timeoutMs} ms` : describeFetchError(e);
     } finally {
       this.clock.clearTimeout(timer);
       this.abort = null;
@@ -144,13 +183,17 @@ export class HttpNotifier {
     if (this.stopped) return;
     if (error === null) {
       this.queue.shift();
+    } else if (final) {
+      this.queue.shift();
+      const why = error.startsWith('HTTP 3') ? 'redirects are not followed: use the final URL' : 'the same request would fail again';
+      this.logger.error(`POST ${n.url}: ${error}; dropping ${n.label ?? 'the notification'} (${why})`);
     } else {
       this.logger.error(`POST ${n.url}: ${error}`);
-      if (this.maxRetry > 0 && item.attempts >= this.maxRetry) {
+      if (maxRetry > 0 && item.attempts >= maxRetry) {
         this.queue.shift();
         this.logger.error(`giving up on ${n.label ?? n.url} after ${item.attempts} attempts`);
       } else {
-        const delay = Math.min(this.maxDelayMs, this.retryDelayMs * 2 ** (item.attempts - 1));
+        const delay = Math.min(this.maxDelayMs, (n.retryDelayMs ?? this.retryDelayMs) * 2 ** (item.attempts - 1));
         this.retryTimer = this.clock.setTimeout(() => {
           this.retryTimer = null;
           this.pump();
@@ -158,6 +201,46 @@ export class HttpNotifier {
       }
     }
   }
+}
+
+/** Statuses worth repeating the same request for: the receiver is busy, starting or failing for now. */
+const RETRIED_STATUS = (status: number): boolean => status >= 500 || status === 408 || status === 425 || status === 429;
+
+/**
+ * The default transport: a POST over a new connection (no keep-alive agent), aborted by the signal.
+ * Resolves with the status once the response has been read.
+ */
+export const freshConnectionPost: HttpTransport = (url, init) =>
+  new Promise<number>((resolve, reject) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      reject(new Error(`invalid URL ${JSON.stringify(url)}`));
+      return;
+    }
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+      reject(new Error(`not an http(s) URL: ${url}`));
+      return;
+    }
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+    const req = send(target, { method: 'POST', headers, agent: false, signal: init.signal }, (res: IncomingMessage) => {
+      res.on('error', reject);
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.resume();
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+
+function fetchTransport(fetchFn: typeof fetch): HttpTransport {
+  return async (url, init) => {
+    const res = await fetchFn(url, { method: 'POST', ...init });
+    await res.arrayBuffer().catch(() => undefined);
+    return res.status;
+  };
 }
 
 function describeFetchError(e: unknown): string {

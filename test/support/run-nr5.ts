@@ -52,8 +52,11 @@ function main(): void {
   if (existsSync(nodesDir)) {
     for (const f of readdirSync(nodesDir).sort()) if (f.endsWith('.test.js')) specs.push(join(nodesDir, f));
   }
-  const examples = join(ROOT, 'dist', 'test', 'package', 'examples.test.js');
-  if (existsSync(examples)) specs.push(examples);
+  // Flows users import (the examples, and what `ifacefailover import` writes) must load in Node-RED 5 too.
+  for (const name of ['examples.test.js', 'import.test.js']) {
+    const spec = join(ROOT, 'dist', 'test', 'package', name);
+    if (existsSync(spec)) specs.push(spec);
+  }
   if (specs.length === 0) fail(['No node specs found in dist/test/nodes/ (run `npm run build` first).']);
   // A spec that requires the test helper itself gets the root's helper and Node-RED 4 even here: this run
   // would claim Node-RED 5 and test 4. Every spec goes through test/support/red-helper.ts (initHelper);

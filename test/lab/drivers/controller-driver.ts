@@ -17,15 +17,23 @@
 import type { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import helper from 'node-red-node-test-helper';
+import type { NodeInitializer } from 'node-red';
 import type { Node, NodeMessage } from '../../../nodes/shared/red';
-import controllerNode from '../../../nodes/failover-controller';
-import uplinkNode from '../../../nodes/uplink';
+import { coreNodes, CORE_NODE_FILES, initHelper, ourNode } from '../../support/red-helper';
+import { OUR_TYPES } from '../../support/flow-check';
 
 type FlowItem = { id: string; type: string } & Record<string, unknown>;
 type Flows = Parameters<typeof helper.load>[1];
 
-helper.init(require.resolve('node-red'));
+const helper = initHelper();
+
+/** Our node types and the core ones the flow uses (the uplink config node always). */
+function nodesFor(flow: FlowItem[]): NodeInitializer[] {
+  const types = new Set(flow.map((n) => n.type));
+  const ours = [...OUR_TYPES].filter((t) => t === 'uplink' || types.has(t));
+  const core = [...types].filter((t) => t in CORE_NODE_FILES);
+  return [...ours.map(ourNode), ...coreNodes(core)];
+}
 
 function print(kind: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ kind, t: Date.now(), ...fields })}\n`);
@@ -102,7 +110,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', close);
   process.on('SIGINT', close);
 
-  await helper.load([uplinkNode, controllerNode], flow as unknown as Flows);
+  await helper.load(nodesFor(flow), flow as unknown as Flows);
   observe(flow);
   print('ready');
 
