@@ -39,9 +39,10 @@ test('the imported flow behaves like the headless service on the same properties
     const svc = startService(rig.lab, PROPERTIES, [], { env: rig.env });
     try {
       await cutAndHeal(rig, (re, ms) => svc.waitForLine(new RegExp(`^INFO ${re.source.slice(1)}`), ms));
+      await svc.waitForLine(/^INFO The FONA is off$/, 20_000);
       headless = svc.lines().map((l) => l.replace(/^INFO /, '')).filter((l) => LIFECYCLE.test(l));
     } finally {
-      assert.equal(await svc.stop(), 0);
+      assert.equal(await svc.stop(), 0, `headless exit; log:\n${svc.proc.output.stdout}\n${svc.proc.output.stderr}`);
     }
   });
   if (headless.length === 0) return; // skipped (not root)
@@ -74,6 +75,8 @@ test('the imported flow behaves like the headless service on the same properties
         }
       });
       assert.deepEqual(lines().filter((l) => LIFECYCLE.test(l)), headless);
+      // Hanging up and the 2 s key pulse take a moment after the route is back on eth0.
+      for (let i = 0; i < 200 && rig.fona.power !== 'off'; i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal(rig.fona.power, 'off', 'the flow powered the modem off again');
       assert.deepEqual(rig.modem.calls(), ['pon fona', 'poff fona']);
     } finally {
