@@ -14,7 +14,7 @@ import { Probe, ProbeResult, allDown } from '../lib/probes/probe';
 import { RouteService } from '../lib/routes/route-service';
 import { UplinkConfig, validateUplinks } from '../lib/uplink/model';
 import { errorText } from './shared/errors';
-import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, ProbeRoundPayload } from './shared/red';
 import { redLogger, sharedRouteService } from './shared/route-services';
 import { StatusBadge } from './shared/status';
 import { lookupUplink } from './shared/uplink-def';
@@ -30,16 +30,6 @@ interface RouteVerifierDef extends NodeDef {
   pin?: boolean;
 }
 
-/** What the verifier sends in msg.payload. */
-interface VerifierPayload {
-  uplink: string;
-  iface: string;
-  up: string[];
-  down: string[];
-  rtt: number | null;
-  loss: number;
-  ok: boolean;
-}
 
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 type Done = (err?: Error) => void;
@@ -59,7 +49,7 @@ const MAX_INTERVAL = 86_400;
 /** How long close waits for a round in flight before it lets go of the pin anyway. */
 const CLOSE_WAIT_MS = 10_000;
 
-function payloadOf(uplink: UplinkConfig, result: ProbeResult): VerifierPayload {
+function payloadOf(uplink: UplinkConfig, result: ProbeResult): ProbeRoundPayload {
   return {
     uplink: uplink.name,
     iface: uplink.iface,

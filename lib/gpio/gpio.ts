@@ -98,3 +98,34 @@ export function isValidPin(pin: unknown): pin is number {
 export function isValidChip(chip: unknown): chip is string {
   return typeof chip === 'string' && /^(?:gpiochip\d{1,3}|\d{1,3}|\/dev\/gpiochip\d{1,3})$/.test(chip);
 }
+
+/**
+ * The operations a driver has in flight, so close() can wait for them and refuse new ones.
+ */
+export class OperationTracker {
+  private readonly operations = new Set<Promise<unknown>>();
+  private closed = false;
+
+  constructor(private readonly describe: () => string) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new GpioError('CLOSED', `the GPIO driver (${this.describe()}) is closed`));
+    const p = work();
+    this.operations.add(p);
+    void p.then(
+      () => this.operations.delete(p),
+      () => this.operations.delete(p),
+    );
+    return p;
+  }
+
+  /** Refuses new operations and waits for those in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.operations]);
+  }
+}

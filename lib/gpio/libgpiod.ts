@@ -13,7 +13,7 @@
  * belongs to the driver: close() ends those in flight. No process outlives an operation.
  */
 import { CommandOutcome, runCommand } from '../process/command';
-import { GpioDriver, GpioError, GpioValue, LIBGPIOD_INSTALL, gpioErrorFromOutput, isValidChip } from './gpio';
+import { GpioDriver, GpioError, GpioValue, LIBGPIOD_INSTALL, gpioErrorFromOutput, isValidChip, OperationTracker } from './gpio';
 
 export type LibgpiodVersion = 1 | 2;
 
@@ -56,8 +56,7 @@ export class LibgpiodDriver implements GpioDriver {
   private readonly gpioget: string;
   private readonly timeoutMs: number;
   private readonly controllers = new Set<AbortController>();
-  private readonly operations = new Set<Promise<unknown>>();
-  private closed = false;
+  private readonly ops = new OperationTracker(() => this.description);
 
   private constructor(
     readonly version: LibgpiodVersion,
@@ -84,7 +83,7 @@ export class LibgpiodDriver implements GpioDriver {
   }
 
   read(pin: number): Promise<GpioValue> {
-    return this.operation(async () => {
+    return this.ops.run(async () => {
       const args = this.version === 1 ? [this.chip, String(pin)] : ['-c', this.chip, String(pin)];
       const outcome = await this.run(this.gpioget, args, pin, this.timeoutMs);
       const value = parseGpiogetOutput(outcome.stdout);
@@ -94,11 +93,11 @@ export class LibgpiodDriver implements GpioDriver {
   }
 
   write(pin: number, value: GpioValue): Promise<void> {
-    return this.operation(() => this.set(pin, value));
+    return this.ops.run(() => this.set(pin, value));
   }
 
   pulse(pin: number, value: GpioValue, ms: number, signal?: AbortSignal): Promise<void> {
-    return this.operation(async () => {
+    return this.ops.run(async () => {
       const duration = Math.max(1, Math.round(ms));
       const args =
         this.version === 1
@@ -109,7 +108,7 @@ export class LibgpiodDriver implements GpioDriver {
         await this.run(this.gpioset, args, pin, duration + this.timeoutMs, signal);
       } catch (e) {
         // Only a pulse that was cut short drove the line; one that failed to start did not.
-        if (!(signal?.aborted || this.closed)) throw e;
+        if (!(signal?.aborted || this.ops.isClosed)) throw e;
         aborted = e;
       }
       // Back to the idle level, also when the pulse was cut short (close, teardown): never leave the key low.
@@ -119,9 +118,9 @@ export class LibgpiodDriver implements GpioDriver {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    const closing = this.ops.close();
     for (const c of this.controllers) c.abort(new GpioError('CLOSED', `the GPIO driver (${this.description}) was closed`));
-    await Promise.allSettled([...this.operations]);
+    await closing;
   }
 
   private async set(pin: number, value: GpioValue, evenIfClosed = false): Promise<void> {
@@ -129,16 +128,6 @@ export class LibgpiodDriver implements GpioDriver {
     await this.run(this.gpioset, args, pin, this.timeoutMs, undefined, evenIfClosed);
   }
 
-  private operation<T>(work: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new GpioError('CLOSED', `the GPIO driver (${this.description}) is closed`));
-    const p = work();
-    this.operations.add(p);
-    void p.then(
-      () => this.operations.delete(p),
-      () => this.operations.delete(p),
-    );
-    return p;
-  }
 
   private async run(tool: string, args: string[], pin: number, timeoutMs: number, signal?: AbortSignal, evenIfClosed = false): Promise<CommandOutcome> {
     const controller = new AbortController();

@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import { sleep } from '../process/command';
-import { GPIO_PERMISSION_FIX, GpioDriver, GpioError, GpioValue } from './gpio';
+import { GPIO_PERMISSION_FIX, GpioDriver, GpioError, GpioValue, OperationTracker } from './gpio';
 
 /** The part of rpi-gpio 2.x this driver uses. */
 export interface RpiGpioModule {
@@ -82,9 +82,8 @@ export class RpiGpioDriver implements GpioDriver {
   readonly kind = 'rpi-gpio' as const;
   readonly description = 'rpi-gpio (sysfs /sys/class/gpio)';
   private readonly state: SharedState;
-  private readonly operations = new Set<Promise<unknown>>();
+  private readonly ops = new OperationTracker(() => 'rpi-gpio');
   private readonly controllers = new Set<AbortController>();
-  private closed = false;
 
   private constructor(private readonly gpio: RpiGpioModule) {
     let state = shared.get(gpio);
@@ -113,7 +112,7 @@ export class RpiGpioDriver implements GpioDriver {
   }
 
   read(pin: number): Promise<GpioValue> {
-    return this.operation(async () => {
+    return this.ops.run(async () => {
       try {
         if (!this.state.pins.has(pin)) await this.setup(pin, 'in', 1);
         return (await this.gpio.promise.read(pin)) ? 1 : 0;
@@ -124,11 +123,11 @@ export class RpiGpioDriver implements GpioDriver {
   }
 
   write(pin: number, value: GpioValue): Promise<void> {
-    return this.operation(() => this.set(pin, value));
+    return this.ops.run(() => this.set(pin, value));
   }
 
   pulse(pin: number, value: GpioValue, ms: number, signal?: AbortSignal): Promise<void> {
-    return this.operation(async () => {
+    return this.ops.run(async () => {
       await this.set(pin, value);
       const controller = new AbortController();
       const forward = (): void => controller.abort(signal?.reason);
@@ -150,10 +149,10 @@ export class RpiGpioDriver implements GpioDriver {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.ops.isClosed) return;
+    const closing = this.ops.close();
     for (const c of this.controllers) c.abort(new GpioError('CLOSED', 'the GPIO driver (rpi-gpio) was closed'));
-    await Promise.allSettled([...this.operations]);
+    await closing;
     this.state.users--;
     if (this.state.users === 0) {
       this.state.pins.clear();
@@ -177,14 +176,4 @@ export class RpiGpioDriver implements GpioDriver {
     this.state.pins.set(pin, direction);
   }
 
-  private operation<T>(work: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new GpioError('CLOSED', 'the GPIO driver (rpi-gpio) is closed'));
-    const p = work();
-    this.operations.add(p);
-    void p.then(
-      () => this.operations.delete(p),
-      () => this.operations.delete(p),
-    );
-    return p;
-  }
 }

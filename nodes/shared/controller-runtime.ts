@@ -11,7 +11,7 @@ import { Probe } from '../../lib/probes/probe';
 import { FailoverRunner } from '../../lib/service/failover-runner';
 import { UplinkConfig, validateUplinks } from '../../lib/uplink/model';
 import { asError, errorText } from './errors';
-import type { Node, NodeDef, NodeMessage, NodeMessageInFlow } from './red';
+import type { Node, NodeDef, NodeMessage, NodeMessageInFlow, ProbeRoundPayload } from './red';
 import { nodeLogger } from './route-services';
 import { StatusBadge } from './status';
 import { lookupUplink } from './uplink-def';
@@ -115,14 +115,7 @@ export interface EventPayload {
 }
 
 /** Output 2 payload: one probe round of one uplink. */
-export interface AvailablePayload {
-  uplink: string;
-  iface: string;
-  up: string[];
-  down: string[];
-  rtt: number | null;
-  loss: number;
-  ok: boolean;
+export interface AvailablePayload extends ProbeRoundPayload {
   health: string;
   active: string | null;
 }
