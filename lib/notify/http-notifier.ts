@@ -170,7 +170,7 @@ export class HttpNotifier {
       });
       if (status < 200 || status >= 300) {
         error = `HTTP ${status}`;
-        final = !RETRIED_STATUS(status);
+        final = !isRetriedStatus(status);
       } else {
         this.logger.debug(`POST ${n.url} ${status}`);
       }
@@ -204,7 +204,7 @@ export class HttpNotifier {
 }
 
 /** Statuses worth repeating the same request for: the receiver is busy, starting or failing for now. */
-const RETRIED_STATUS = (status: number): boolean => status >= 500 || status === 408 || status === 425 || status === 429;
+const isRetriedStatus = (status: number): boolean => status >= 500 || status === 408 || status === 425 || status === 429;
 
 /**
  * The default transport: a POST over a new connection (no keep-alive agent), aborted by the signal.
@@ -245,6 +245,8 @@ function fetchTransport(fetchFn: typeof fetch): HttpTransport {
 
 function describeFetchError(e: unknown): string {
   if (e instanceof Error) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && code !== 'ABORT_ERR') return code;
     const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
     return cause?.code ?? cause?.message ?? e.message;
   }

@@ -21,6 +21,7 @@ import { propertiesReader } from 'properties-reader';
 import { ConfigError, ConfigIssue } from '../errors';
 import { PinMode, UplinkConfig, UplinkInput, validateUplinks } from '../uplink/model';
 import { parseFonaKwargs } from '../service/fona-kwargs';
+import { parseHttpKwargs } from '../service/http-kwargs';
 import { isPyDict, parsePythonLiteral, PyDict, PyLiteralError, PyTuple, PyValue } from './python-literal';
 
 export type HandlerKind = 'log' | 'http' | 'fona' | 'unknown';
@@ -403,6 +404,14 @@ function buildHandlers(draft: RouteDraft, file: string, issues: ConfigIssue[], w
       for (const problem of parseFonaKwargs(kwargs[i]).issues) {
         issue(`handlerKwargs.${problem.field}`, problem.value, problem.message, kwargsEntry!.line);
       }
+    }
+    if (kind === 'http') {
+      // The HTTP handler's options are checked now too: a bad url or auth would only show at the first failover.
+      const checked = parseHttpKwargs(kwargs[i]);
+      for (const problem of checked.issues) {
+        issue(`handlerKwargs.${problem.field}`, problem.value, problem.message, kwargsEntry!.line);
+      }
+      for (const warning of checked.warnings) warnings.push(`${file}:${kwargsEntry!.line}: route "${draft.name}" ${warning}`);
     }
     if (kind === 'unknown') {
       warnings.push(

@@ -13,6 +13,7 @@ import { RouteService } from '../routes/route-service';
 import { FailoverRunner } from './failover-runner';
 import { FonaHandler } from './fona-handler';
 import { parseFonaKwargs } from './fona-kwargs';
+import { HttpHandlers } from './http-handler';
 import { logHandlerLine } from './log-handler';
 
 export interface FailoverServiceOptions {
@@ -32,6 +33,7 @@ export class FailoverService {
   private readonly runner: FailoverRunner;
   private readonly logger: Logger;
   private readonly fonaHandlers: FonaHandler[] = [];
+  private readonly http: HttpHandlers;
   private readonly handlerStopTimeoutMs: number;
   private starting: Promise<void> | undefined;
 
@@ -73,17 +75,12 @@ export class FailoverService {
     this.engine.on((event) => this.onEvent(event));
     // Handlers only queue their work: nothing they do delays a switch.
     for (const fona of this.fonaHandlers) this.engine.on((event) => fona.onEvent(event));
+    this.http = new HttpHandlers(properties.routes, { logger: this.logger, dryRun: options.dryRun });
+    this.engine.on((event) => this.http.onEvent(event));
   }
 
   async start(): Promise<void> {
     for (const warning of this.properties.warnings) this.logger.warn(warning);
-    for (const route of this.properties.routes) {
-      for (const handler of route.handlers) {
-        if (handler.kind === 'http') {
-          this.logger.warn(`route ${route.uplink.name}: the ${handler.kind} handler (${handler.path}) is not built in yet and is ignored`);
-        }
-      }
-    }
     const stale = await this.routes.removeStale();
     if (stale > 0) this.logger.info(`Removed ${stale} rule(s)/table(s) left by an earlier run`);
     for (const fona of this.fonaHandlers) fona.start();
@@ -96,7 +93,7 @@ export class FailoverService {
     // The engine's last move may tear the modem down (hang up, power off): that work runs, bounded, while
     // the link watch it relies on still runs; the runner's stop then finds the engine stopped.
     await this.engine.stop();
-    await Promise.all(this.fonaHandlers.map((fona) => fona.stop(this.handlerStopTimeoutMs)));
+    await Promise.all([...this.fonaHandlers.map((fona) => fona.stop(this.handlerStopTimeoutMs)), this.http.stop()]);
     await this.runner.stop();
   }
 

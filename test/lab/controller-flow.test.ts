@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LabProcess, NetLab, isRoot } from './netlab';
 import { leftovers, sleep, waitForDefault } from './service-harness';
+import { uplinkConfig } from '../support/flows';
 
 const ROOT = isRoot();
 if (!ROOT) console.warn('SKIPPED: the controller-flow lab tests need root (network namespaces); CI runs them as root');
@@ -31,38 +32,8 @@ function guideFlow(opts: { tag?: string; fonaSetupTimeout?: number } = {}): Flow
   const at = { x: 100, y: 100 };
   return [
     { id: 'tab', type: 'tab', label: 'failover' },
-    {
-      id: 'up-primary',
-      type: 'uplink',
-      name: `primary${tag}`,
-      iface: 'eth0',
-      gateway: '192.0.2.1',
-      targets: `${T1},${T2}`,
-      interval: 1,
-      timeout: 1,
-      retries: 1,
-      down: 3,
-      up: 3,
-      reliability: 1,
-      setupTimeout: 60,
-      pinMode: 'policy',
-    },
-    {
-      id: 'up-fona',
-      type: 'uplink',
-      name: `fona${tag}`,
-      iface: 'ppp0',
-      gateway: '',
-      targets: '',
-      interval: 1,
-      timeout: 1,
-      retries: 1,
-      down: 3,
-      up: 3,
-      reliability: 1,
-      setupTimeout: opts.fonaSetupTimeout ?? 60,
-      pinMode: 'policy',
-    },
+    uplinkConfig('up-primary', `primary${tag}`, 'eth0', '192.0.2.1', `${T1},${T2}`),
+    uplinkConfig('up-fona', `fona${tag}`, 'ppp0', '', '', { setupTimeout: opts.fonaSetupTimeout ?? 60 }),
     {
       id: 'ctl',
       type: 'failover-controller',

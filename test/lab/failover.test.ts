@@ -6,7 +6,7 @@ import { test, TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { NetLab, isRoot } from './netlab';
-import { leftovers, sleep, startService, waitForDefault } from './service-harness';
+import { RunningService, leftovers, sleep, startService, waitForDefault } from './service-harness';
 
 const ROOT = isRoot();
 if (!ROOT) console.warn('SKIPPED: the network-lab tests need root (network namespaces); CI runs them as root');
@@ -54,6 +54,13 @@ function lifecycle(lines: string[]): string[] {
     .filter((l) => /^(Tearing down|Setting up|Connection failed|Connection restored|Failing over|Connected to)/.test(l));
 }
 
+/** Waits for the default route to move to `dev` and for the service to log `line`, then checks the lifecycle lines from `from` on. */
+async function expectSwitch(lab: NetLab, svc: RunningService, dev: string, line: RegExp, from: number, expected: string[]): Promise<void> {
+  await waitForDefault(lab, dev);
+  await svc.waitForLine(line);
+  assert.deepEqual(lifecycle(svc.lines()).slice(from), expected);
+}
+
 test('upstream cut: fails over to ppp0, user traffic to a probe target follows, primary comes back, stop cleans up', async (t) => {
   await withLab(t, { targets: 4, wlan: false }, async (lab) => {
     await lab.pppUp();
@@ -83,9 +90,7 @@ test('upstream cut: fails over to ppp0, user traffic to a probe target follows, 
       assert.equal((await lab.routeGet(T1, { oif: 'eth0' })).gateway, '192.0.2.1');
 
       await lab.restore('eth0');
-      await waitForDefault(lab, 'eth0');
-      await svc.waitForLine(/^INFO Connection restored to primary$/);
-      assert.deepEqual(lifecycle(svc.lines()).slice(6), [
+      await expectSwitch(lab, svc, 'eth0', /^INFO Connection restored to primary$/, 6, [
         'Tearing down connection to fona',
         'Setting up connection to primary',
         'Connection restored to primary',
@@ -275,9 +280,7 @@ test('a dormant ppp0: setup, bounded wait, the route once ppp0 appears; and a wa
       await svc.waitForLine(/^INFO Setting up connection to fona$/);
       assert.deepEqual((await lab.defaultRoutes()).map((r) => r.dev), ['eth0'], 'no route to a ppp0 that does not exist yet');
       await lab.pppUp(); // what pon would do
-      await waitForDefault(lab, 'ppp0');
-      await svc.waitForLine(/^INFO Failing over to fona$/);
-      assert.deepEqual(lifecycle(svc.lines()).slice(2), [
+      await expectSwitch(lab, svc, 'ppp0', /^INFO Failing over to fona$/, 2, [
         'Tearing down connection to primary',
         'Setting up connection to fona',
         'Connection failed on primary',

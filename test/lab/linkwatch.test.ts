@@ -6,12 +6,13 @@
  * driver processes started in the dut (test/lab/drivers). Needs root (network namespaces); CI is root and runs
  * these. Times are printed for information only: speed is the benchmark's business, not these tests'.
  */
-import { test, TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { NetLab, LabProcess, isRoot, missingTools, listNamespaces, pidAlive } from './netlab';
+import { NetLab, LabProcess, isRoot, missingTools, pidAlive } from './netlab';
+import { labRunner } from './lab-runner';
 import { leftovers, sleep } from './service-harness';
 import type { LinkState } from '../../lib/linkwatch/link-watch';
 import type { ProbeResult } from '../../lib/probes/probe';
@@ -29,22 +30,7 @@ const MISSING = ROOT ? missingTools() : [];
 if (!ROOT) console.warn('SKIPPED: the link-watch/probe lab tests need root (network namespaces); CI runs them as root');
 else if (MISSING.length > 0) console.warn(`SKIPPED: the link-watch/probe lab tests need ${MISSING.join(', ')}`);
 
-/** Every namespace a lab of this file created, to prove at the end that none is left. */
-const createdNamespaces: string[] = [];
-
-async function withLab(t: TestContext, opts: Parameters<typeof NetLab.create>[0], body: (lab: NetLab) => Promise<void>): Promise<void> {
-  if (!ROOT || MISSING.length > 0) {
-    t.skip(!ROOT ? 'needs root' : `missing tools: ${MISSING.join(', ')}`);
-    return;
-  }
-  const lab = await NetLab.create(opts);
-  createdNamespaces.push(...lab.namespaces);
-  try {
-    await body(lab);
-  } finally {
-    await lab.destroy();
-  }
-}
+const { withLab, createdNamespaces, leftNamespaces } = labRunner(ROOT, MISSING);
 
 // ───── link watch driver ─────
 
@@ -435,9 +421,8 @@ test('nothing is left behind: no lab namespace, no driver process', async (t) =>
     return;
   }
   assert.ok(createdNamespaces.length > 0, 'the lab tests above ran');
-  const names = new Set(listNamespaces());
   assert.deepEqual(
-    createdNamespaces.filter((n) => names.has(n)),
+    leftNamespaces(),
     [],
     'every namespace the tests created is gone',
   );

@@ -6,12 +6,14 @@
  *
  * Needs root (network namespaces), like the other lab tests; skips loudly otherwise.
  */
-import { test, TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { NetLab, LabProcess, isRoot, missingTools, listNamespaces } from './netlab';
+import { NetLab, LabProcess, isRoot, missingTools } from './netlab';
+import { labRunner } from './lab-runner';
+import { uplinkConfig } from '../support/flows';
 import { leftovers } from './service-harness';
 
 const DRIVER = join(resolve(__dirname, 'drivers'), 'route-nodes-driver.js');
@@ -21,21 +23,7 @@ const MISSING = ROOT ? missingTools() : [];
 if (!ROOT) console.warn('SKIPPED: the route-verifier/route-switch lab tests need root (network namespaces); CI runs them as root');
 else if (MISSING.length > 0) console.warn(`SKIPPED: the route-verifier/route-switch lab tests need ${MISSING.join(', ')}`);
 
-const createdNamespaces: string[] = [];
-
-async function withLab(t: TestContext, opts: Parameters<typeof NetLab.create>[0], body: (lab: NetLab) => Promise<void>): Promise<void> {
-  if (!ROOT || MISSING.length > 0) {
-    t.skip(!ROOT ? 'needs root' : `missing tools: ${MISSING.join(', ')}`);
-    return;
-  }
-  const lab = await NetLab.create(opts);
-  createdNamespaces.push(...lab.namespaces);
-  try {
-    await body(lab);
-  } finally {
-    await lab.destroy();
-  }
-}
+const { withLab, createdNamespaces, leftNamespaces } = labRunner(ROOT, MISSING);
 
 // ───── the driver ─────
 
@@ -98,22 +86,7 @@ const keyOf = (text: unknown): string => String(text).replace(/^Error: /, '').sp
 function flow(targets: string[]): Record<string, unknown>[] {
   return [
     { id: 'f1', type: 'tab', label: 'lab' },
-    {
-      id: 'u-eth0',
-      type: 'uplink',
-      name: 'primary',
-      iface: 'eth0',
-      gateway: '192.0.2.1',
-      targets: targets.join(','),
-      interval: 1,
-      timeout: 1,
-      retries: 1,
-      down: 3,
-      up: 3,
-      reliability: 1,
-      setupTimeout: 60,
-      pinMode: 'policy',
-    },
+    uplinkConfig('u-eth0', 'primary', 'eth0', '192.0.2.1', targets.join(',')),
     { id: 'v', z: 'f1', type: 'route-verifier', name: '', uplink: 'u-eth0', interval: 0, targets: '', targetsType: 'str', pin: true, wires: [['v-ok'], ['v-down']] },
     { id: 's-msg', z: 'f1', type: 'route-switch', name: '', uplink: '', dryRun: false, wires: [['s-out']] },
     { id: 's-eth0', z: 'f1', type: 'route-switch', name: '', uplink: 'u-eth0', dryRun: false, wires: [['s-out']] },
@@ -250,9 +223,8 @@ test('nothing is left behind: no lab namespace, no driver process', async (t) =>
     return;
   }
   assert.ok(createdNamespaces.length > 0, 'the lab test above ran');
-  const names = new Set(listNamespaces());
   assert.deepEqual(
-    createdNamespaces.filter((n) => names.has(n)),
+    leftNamespaces(),
     [],
     'every namespace the tests created is gone',
   );

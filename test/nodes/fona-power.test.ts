@@ -3,60 +3,33 @@
  * (test/fakes/bin): badges, outputs, errors to Catch, "not available" without GPIO, close during a pulse.
  * RED._ answers the i18n key in tests.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestFlowsItem } from 'node-red-node-test-helper';
 import { initHelper, ourNode, coreNodes } from '../support/red-helper';
 import { errorKey, lastStatus, logged, sink, statusText } from '../support/node-sink';
+import { FlowNode, nodeFlow, serverHooks } from '../support/flows';
 import { FakeFona, pathWithFakes, runningFakes, setEnv, tempDir } from '../fakes/fake-tools';
 
 const helper = initHelper();
 const nodes = [ourNode('fona-power'), ...coreNodes(['catch', 'complete'])];
-type FlowNode = TestFlowsItem & Record<string, unknown>;
 
 function flow(props: Record<string, unknown> = {}): FlowNode[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    {
-      id: 'p',
-      z: 'f1',
-      type: 'fona-power',
-      name: '',
-      powerStatusPin: 23,
-      keyPin: 24,
-      driver: 'libgpiod',
-      gpiochip: 'gpiochip0',
-      keyPulse: 1.6,
-      statusTimeout: 3,
-      wires: [['out']],
-      ...props,
-    },
-    { id: 'out', z: 'f1', type: 'helper' },
-    { id: 'catcher', z: 'f1', type: 'catch', scope: ['p'], uncaught: false, wires: [['caught']] },
-    { id: 'caught', z: 'f1', type: 'helper' },
-    { id: 'completer', z: 'f1', type: 'complete', scope: ['p'], uncaught: false, wires: [['completed']] },
-    { id: 'completed', z: 'f1', type: 'helper' },
-  ];
+  const power = { id: 'p', type: 'fona-power', name: '', powerStatusPin: 23, keyPin: 24, driver: 'libgpiod', gpiochip: 'gpiochip0', keyPulse: 1.6, statusTimeout: 3 };
+  return nodeFlow({ ...power, ...props }, ['out']);
 }
-
 
 for (const version of [1, 2] as const) {
   describe(`fona-power node (fake libgpiod v${version})`, () => {
     let restore: () => void;
     let fona: FakeFona;
 
-    before(async () => {
-      fona = FakeFona.create();
-      restore = setEnv({ PATH: pathWithFakes(), ...fona.env(version) });
-      await helper.startServer();
-    });
-    afterEach(async () => {
-      await helper.unload();
-      assert.deepEqual(runningFakes('gpioset', fona.dir), [], 'no gpioset left running');
-    });
-    after(async () => {
-      await helper.stopServer();
-      restore();
+    serverHooks(helper, {
+      before: () => {
+        fona = FakeFona.create();
+        restore = setEnv({ PATH: pathWithFakes(), ...fona.env(version) });
+      },
+      afterEach: () => assert.deepEqual(runningFakes('gpioset', fona.dir), [], 'no gpioset left running'),
+      after: () => restore(),
     });
 
     it('shows the power state on deploy, switches on, answers {power, changed, driver}, keeps the message', async () => {
@@ -144,15 +117,7 @@ for (const version of [1, 2] as const) {
 }
 
 describe('fona-power node without GPIO', () => {
-  before(async () => {
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
+  serverHooks(helper);
 
   it('no libgpiod tools: registers anyway, grey "not available", each message fails with the reason', async () => {
     const restore = setEnv({ PATH: tempDir('iff-empty-') });

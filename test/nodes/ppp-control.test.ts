@@ -4,44 +4,26 @@
  * (root): the specs in drivers/ppp-control-lab-specs.ts run inside its device namespace against a real TUN
  * ppp0 brought up and down by the fake pon/poff.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { TestFlowsItem } from 'node-red-node-test-helper';
 import { coreNodes, initHelper, ourNode } from '../support/red-helper';
 import { errorKey, lastStatus, logged, sink, statusText } from '../support/node-sink';
+import { FlowNode, nodeFlow, serverHooks } from '../support/flows';
 import { FAKES_BIN, FakeModem, pathWithFakes, runningFakes, setEnv, tempDir } from '../fakes/fake-tools';
 import { execa } from 'execa';
 import { NetLab, isRoot, missingTools, pidAlive } from '../lab/netlab';
 
 const helper = initHelper();
 const nodes = [ourNode('ppp-control'), ...coreNodes(['catch', 'complete'])];
-type FlowNode = TestFlowsItem & Record<string, unknown>;
 
 function flow(props: Record<string, unknown> = {}): FlowNode[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    { id: 'c', z: 'f1', type: 'ppp-control', name: '', peer: 'fona', iface: 'ppp0', upTimeout: 10, redial: false, redialDelay: 10, dialer: 'pon', startCommand: '', stopCommand: '', wires: [['up'], ['down']], ...props },
-    { id: 'up', z: 'f1', type: 'helper' },
-    { id: 'down', z: 'f1', type: 'helper' },
-    { id: 'catcher', z: 'f1', type: 'catch', scope: ['c'], uncaught: false, wires: [['caught']] },
-    { id: 'caught', z: 'f1', type: 'helper' },
-    { id: 'completer', z: 'f1', type: 'complete', scope: ['c'], uncaught: false, wires: [['completed']] },
-    { id: 'completed', z: 'f1', type: 'helper' },
-  ];
+  const control = { id: 'c', type: 'ppp-control', name: '', peer: 'fona', iface: 'ppp0', upTimeout: 10, redial: false, redialDelay: 10, dialer: 'pon', startCommand: '', stopCommand: '' };
+  return nodeFlow({ ...control, ...props }, ['up', 'down']);
 }
 
-
 describe('ppp-control node (no lab)', () => {
-  before(async () => {
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
+  serverHooks(helper);
 
   it('pon not installed: registers anyway, grey "not available", messages fail with the reason', async () => {
     const restore = setEnv({ PATH: tempDir('iff-empty-') });

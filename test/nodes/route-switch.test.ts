@@ -5,38 +5,17 @@
  *
  * RED._ is wrapped to echo its parameters after the key, so tests assert the i18n key and the values.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import type { TestFlowsItem } from 'node-red-node-test-helper';
-import type { SinonSpy } from 'sinon';
-import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
+import type { NodeMessage } from 'node-red';
 import { initHelper, ourNode } from '../support/red-helper';
+import { Sink, echoingParams, keyOf, logged as calls, paramsOf, sink as sinkAt, statuses } from '../support/node-sink';
+import { FlowNode, nodeFlow, serverHooks, uplinkConfig } from '../support/flows';
 
 /** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
 const helper = initHelper();
-const uplinkNode = ourNode('uplink');
-const switchNode = ourNode('route-switch');
-
-function echoParams(RED: NodeAPI): void {
-  const translate = (key: string, params?: Record<string, unknown>): string => (params ? `${key} ${JSON.stringify(params)}` : key);
-  RED._ = translate as unknown as NodeAPI['_'];
-}
-const nodes = [
-  (RED: NodeAPI): void => {
-    echoParams(RED);
-    uplinkNode(RED);
-  },
-  switchNode,
-];
-
-/** The key of a translated text; a Catch node's msg.error.message starts with "Error: ". */
-const keyOf = (text: unknown): string => String(text).replace(/^Error: /, '').split(' ')[0];
-const paramsOf = (text: unknown): Record<string, unknown> => {
-  const s = String(text).replace(/^Error: /, '');
-  const i = s.indexOf(' ');
-  return i < 0 ? {} : (JSON.parse(s.slice(i + 1)) as Record<string, unknown>);
-};
+const nodes = [echoingParams(ourNode('uplink')), ourNode('route-switch')];
 
 interface Payload {
   route: { dev: string; gateway: string | null };
@@ -44,7 +23,6 @@ interface Payload {
   dryRun: boolean;
 }
 type Msg = NodeMessage & { payload: Payload; error?: { message: string; source?: { id: string } } };
-type FlowNode = TestFlowsItem & Record<string, unknown>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -63,79 +41,23 @@ function expectedReplaced(): Payload['replaced'] {
   return best ?? null;
 }
 
-function uplink(id: string, name: string, iface: string, gateway: string): FlowNode {
-  return { id, type: 'uplink', name, iface, gateway, targets: '', interval: 1, timeout: 1, retries: 1, down: 3, up: 3, reliability: 1, setupTimeout: 60, pinMode: 'policy' };
-}
-
-const WAN = uplink('u-wan', 'wan', 'eth9', '198.51.100.1');
-const BACKUP = uplink('u-backup', 'backup', 'wwan9', '');
+const WAN = uplinkConfig('u-wan', 'wan', 'eth9', '198.51.100.1', '');
+const BACKUP = uplinkConfig('u-backup', 'backup', 'wwan9', '', '');
 
 function flow(sw: Record<string, unknown> = {}): FlowNode[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    WAN,
-    BACKUP,
-    { id: 's', z: 'f1', type: 'route-switch', name: '', uplink: '', dryRun: true, wires: [['out']], ...sw },
-    { id: 'out', z: 'f1', type: 'helper' },
-    { id: 'catcher', z: 'f1', type: 'catch', scope: ['s'], uncaught: false, wires: [['caught']] },
-    { id: 'caught', z: 'f1', type: 'helper' },
-    { id: 'completer', z: 'f1', type: 'complete', scope: ['s'], uncaught: false, wires: [['completed']] },
-    { id: 'completed', z: 'f1', type: 'helper' },
-  ];
+  return nodeFlow({ id: 's', type: 'route-switch', name: '', uplink: '', dryRun: true, ...sw }, ['out'], [WAN, BACKUP]);
 }
 
-function sink(id: string): { msgs: Msg[]; next(timeoutMs?: number): Promise<Msg> } {
-  const node = helper.getNode(id);
-  const msgs: Msg[] = [];
-  let waiters: (() => void)[] = [];
-  node.on('input', (m) => {
-    msgs.push(m as unknown as Msg);
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
-  });
-  let read = 0;
-  return {
-    msgs,
-    next(timeoutMs = 5000) {
-      if (read < msgs.length) return Promise.resolve(msgs[read++]);
-      return new Promise<Msg>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no message at ${id} within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push(() => {
-          clearTimeout(t);
-          resolve(msgs[read++]);
-        });
-      });
-    },
-  };
-}
-
-function statuses(node: Node): NodeStatus[] {
-  return (node.status as unknown as SinonSpy)
-    .getCalls()
-    .filter((c) => c.thisValue === node)
-    .map((c) => c.args[0] as NodeStatus);
-}
-
-function calls(node: Node, method: 'error' | 'warn' | 'log'): string[] {
-  return (node[method] as unknown as SinonSpy)
-    .getCalls()
-    .filter((c) => c.thisValue === node)
-    .map((c) => String(c.args[0]));
-}
+/** Messages arriving at a helper node, from the moment this is called. */
+const sink = (id: string): Sink<Msg> => sinkAt<Msg>(helper, id);
 
 describe('route-switch (host namespace, dry run only)', () => {
   let before_: string;
-  before(async () => {
-    before_ = hostDefaults();
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    assert.equal(hostDefaults(), before_, 'the host default route is unchanged');
-  });
-  after(async () => {
-    await helper.stopServer();
+  serverHooks(helper, {
+    before: () => {
+      before_ = hostDefaults();
+    },
+    afterEach: () => assert.equal(hostDefaults(), before_, 'the host default route is unchanged'),
   });
 
   it('configured uplink, dry run: payload with the replaced route, message kept, command logged, green badge', async () => {

@@ -5,38 +5,17 @@
  *
  * RED._ is wrapped to echo its parameters after the key, so tests assert the i18n key and the values.
  */
-import { describe, it, before, after, afterEach } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestFlowsItem } from 'node-red-node-test-helper';
-import type { SinonSpy } from 'sinon';
-import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
+import type { Node, NodeMessage } from 'node-red';
 import { initHelper, ourNode } from '../support/red-helper';
+import { Sink, echoingParams, keyOf, logged as calls, paramsOf, sink as sinkAt, statuses } from '../support/node-sink';
+import { FlowNode, nodeFlow, serverHooks, uplinkConfig } from '../support/flows';
 
 /** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
 const helper = initHelper();
-const uplinkNode = ourNode('uplink');
-const verifierNode = ourNode('route-verifier');
-
-/** Key, then the parameters as JSON: 'route-verifier.status.up {"up":1,...}'. */
-function echoParams(RED: NodeAPI): void {
-  const translate = (key: string, params?: Record<string, unknown>): string => (params ? `${key} ${JSON.stringify(params)}` : key);
-  RED._ = translate as unknown as NodeAPI['_'];
-}
-const nodes = [
-  (RED: NodeAPI): void => {
-    echoParams(RED);
-    uplinkNode(RED);
-  },
-  verifierNode,
-];
-
-/** The key of a translated text; a Catch node's msg.error.message starts with "Error: ". */
-const keyOf = (text: unknown): string => String(text).replace(/^Error: /, '').split(' ')[0];
-const paramsOf = (text: unknown): Record<string, unknown> => {
-  const s = String(text).replace(/^Error: /, '');
-  const i = s.indexOf(' ');
-  return i < 0 ? {} : (JSON.parse(s.slice(i + 1)) as Record<string, unknown>);
-};
+/** RED._ echoes its parameters after the key: 'route-verifier.status.up {"up":1,...}'. */
+const nodes = [echoingParams(ourNode('uplink')), ourNode('route-verifier')];
 
 interface Payload {
   uplink: string;
@@ -52,10 +31,8 @@ type Msg = NodeMessage & { payload: Payload; error?: { message: string; source?:
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type FlowNode = TestFlowsItem & Record<string, unknown>;
-
-function uplink(id: string, iface: string, targets: string, extra: Record<string, unknown> = {}): FlowNode {
-  return { id, type: 'uplink', name: `${iface}-up`, iface, gateway: '', targets, interval: 1, timeout: 0.5, retries: 0, down: 3, up: 3, reliability: 1, setupTimeout: 60, pinMode: 'policy', ...extra };
+function uplink(id: string, iface: string, targets: string): FlowNode {
+  return uplinkConfig(id, `${iface}-up`, iface, '', targets, { timeout: 0.5, retries: 0 });
 }
 
 const LO = uplink('u-lo', 'lo', '127.0.0.1');
@@ -63,60 +40,12 @@ const GHOST = uplink('u-ghost', 'nosuch0', '127.0.0.1');
 
 /** The verifier wired to ok/notok sinks, with Catch and Complete nodes scoped to it. */
 function flow(verifier: Record<string, unknown> = {}, uplinks: FlowNode[] = [LO]): FlowNode[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    ...uplinks,
-    { id: 'v', z: 'f1', type: 'route-verifier', name: '', uplink: 'u-lo', interval: 0, targets: '', targetsType: 'str', pin: false, wires: [['ok'], ['notok']], ...verifier },
-    { id: 'ok', z: 'f1', type: 'helper' },
-    { id: 'notok', z: 'f1', type: 'helper' },
-    { id: 'catcher', z: 'f1', type: 'catch', scope: ['v'], uncaught: false, wires: [['caught']] },
-    { id: 'caught', z: 'f1', type: 'helper' },
-    { id: 'completer', z: 'f1', type: 'complete', scope: ['v'], uncaught: false, wires: [['completed']] },
-    { id: 'completed', z: 'f1', type: 'helper' },
-  ];
+  const v = { id: 'v', type: 'route-verifier', name: '', uplink: 'u-lo', interval: 0, targets: '', targetsType: 'str', pin: false };
+  return nodeFlow({ ...v, ...verifier }, ['ok', 'notok'], uplinks);
 }
 
 /** Messages arriving at a helper node, from the moment this is called. */
-function sink(id: string): { msgs: Msg[]; next(timeoutMs?: number): Promise<Msg> } {
-  const node = helper.getNode(id);
-  const msgs: Msg[] = [];
-  let waiters: (() => void)[] = [];
-  node.on('input', (m) => {
-    msgs.push(m as unknown as Msg);
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
-  });
-  let read = 0;
-  return {
-    msgs,
-    next(timeoutMs = 5000) {
-      if (read < msgs.length) return Promise.resolve(msgs[read++]);
-      return new Promise<Msg>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no message at ${id} within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push(() => {
-          clearTimeout(t);
-          resolve(msgs[read++]);
-        });
-      });
-    },
-  };
-}
-
-/** Every status the node set so far (from the helper's spy on Node.prototype.status). */
-function statuses(node: Node): NodeStatus[] {
-  return (node.status as unknown as SinonSpy)
-    .getCalls()
-    .filter((c) => c.thisValue === node)
-    .map((c) => c.args[0] as NodeStatus);
-}
-
-function calls(node: Node, method: 'error' | 'warn' | 'log'): unknown[][] {
-  return (node[method] as unknown as SinonSpy)
-    .getCalls()
-    .filter((c) => c.thisValue === node)
-    .map((c) => c.args);
-}
+const sink = (id: string): Sink<Msg> => sinkAt<Msg>(helper, id);
 
 /**
  * Records calls of one method of this node instance, also after the helper's spies are gone (unload
@@ -133,15 +62,7 @@ function record<K extends 'send' | 'status'>(node: Node, method: K): Parameters<
 }
 
 describe('route-verifier (host namespace, pin off)', () => {
-  before(async () => {
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
+  serverHooks(helper);
 
   it('lo with 127.0.0.1: output 1, payload, the message kept, blue then green badge', async () => {
     await helper.load(nodes, flow());
@@ -311,7 +232,7 @@ describe('route-verifier (host namespace, pin off)', () => {
     const caught = sink('caught');
     const s = statuses(v);
     assert.deepEqual([s[0]?.fill, s[0]?.shape, keyOf(s[0]?.text)], ['red', 'ring', 'route-verifier.status.noUplink']);
-    assert.equal(keyOf(calls(v, 'error')[0]?.[0]), 'route-verifier.errors.uplink');
+    assert.equal(keyOf(calls(v, 'error')[0]), 'route-verifier.errors.uplink');
     v.receive({});
     const m = await caught.next();
     assert.equal(keyOf(m.error?.message), 'route-verifier.errors.uplink');
@@ -320,7 +241,7 @@ describe('route-verifier (host namespace, pin off)', () => {
   it('an invalid repeat interval: an error at deploy, and each message fails to Catch', async () => {
     await helper.load(nodes, flow({ interval: 'soon' }));
     const v = helper.getNode('v');
-    assert.equal(keyOf(calls(v, 'error')[0]?.[0]), 'route-verifier.errors.interval');
+    assert.equal(keyOf(calls(v, 'error')[0]), 'route-verifier.errors.interval');
     assert.equal(keyOf(statuses(v)[0]?.text), 'route-verifier.status.invalid');
     const caught = sink('caught');
     v.receive({});

@@ -24,17 +24,21 @@ function lab(names: { name: string; iface: string; gateway?: string; targets?: s
   return { clock, links, probe: pr, routes, engine, events, lifecycle };
 }
 
+/** Brings the given links up, sets which uplinks' probes answer, starts the engine and runs the clock `ms` past start. */
+async function started(t: ReturnType<typeof lab>, ifaces: string[], reachable: Record<string, boolean>, ms = 10): Promise<void> {
+  for (const iface of ifaces) t.links.up(iface);
+  for (const [name, ok] of Object.entries(reachable)) t.probe.reachable.set(name, ok);
+  await t.engine.start();
+  await t.clock.advance(ms);
+}
+
 const PRIMARY = { name: 'primary', iface: 'eth0', gateway: '192.0.2.1', targets: ['203.0.113.1', '203.0.113.2'] };
 const WLAN = { name: 'wlan', iface: 'wlan0', gateway: '192.0.2.17', targets: ['203.0.113.3'] };
 const FONA = { name: 'fona', iface: 'ppp0' };
 
 test('start: the primary is chosen after its first good round', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   assert.equal(t.routes.current, 'primary');
   assert.deepEqual(t.lifecycle(), ['setup:primary', 'connected:primary']);
   assert.deepEqual([...t.routes.pinned].sort(), ['primary', 'wlan']);
@@ -42,11 +46,7 @@ test('start: the primary is chosen after its first good round', async () => {
 
 test('failover needs `down` bad rounds, then follows the original order of events', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   t.events.length = 0;
   t.probe.reachable.set('primary', false);
   await t.clock.advance(2000); // rounds at 1 s and 2 s fail: 2 of 3
@@ -60,11 +60,7 @@ test('failover needs `down` bad rounds, then follows the original order of event
 
 test('restore after `up` good rounds, with the outage duration', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', false).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: false, wlan: true });
   assert.equal(t.routes.current, 'wlan');
   t.events.length = 0;
   t.probe.reachable.set('primary', true);
@@ -78,10 +74,7 @@ test('restore after `up` good rounds, with the outage duration', async () => {
 test('three uplinks: skips a dead second, returns straight to the primary', async () => {
   const third = { name: 'lte', iface: 'wwan0', gateway: '198.51.100.1', targets: ['203.0.113.9'] };
   const t = lab([PRIMARY, WLAN, third]);
-  for (const i of ['eth0', 'wlan0', 'wwan0']) t.links.up(i);
-  t.probe.reachable.set('primary', true).set('wlan', false).set('lte', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0', 'wwan0'], { primary: true, wlan: false, lte: true });
   assert.equal(t.routes.current, 'primary');
   t.probe.reachable.set('primary', false);
   await t.clock.advance(3000);
@@ -97,11 +90,7 @@ test('three uplinks: skips a dead second, returns straight to the primary', asyn
 
 test('carrier loss fails over at once, without waiting for probe rounds', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   t.links.noCarrier('eth0');
   await t.clock.advance(0);
   assert.equal(t.routes.current, 'wlan');
@@ -117,10 +106,7 @@ test('carrier loss fails over at once, without waiting for probe rounds', async 
 
 test('a dormant FONA uplink: setup, bounded wait for ppp0, then the route; no spinning', async () => {
   const t = lab([PRIMARY, FONA]);
-  t.links.up('eth0');
-  t.probe.reachable.set('primary', true);
-  await t.engine.start();
-  await t.clock.advance(60_000);
+  await started(t, ['eth0'], { primary: true }, 60_000);
   assert.equal(t.probe.calls.get('fona'), undefined, 'an uplink without targets is never probed');
   assert.ok(t.clock.pendingTimers <= 2, `timers stay bounded (${t.clock.pendingTimers})`);
   t.events.length = 0;
@@ -146,11 +132,7 @@ test('a dormant FONA uplink: setup, bounded wait for ppp0, then the route; no sp
 
 test('ppp0 that never comes up: the next healthy uplink carries traffic meanwhile; setupFailed and teardown', async () => {
   const t = lab([PRIMARY, FONA, WLAN], 10);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   t.events.length = 0;
   t.probe.reachable.set('primary', false);
   await t.clock.advance(3000);
@@ -163,11 +145,7 @@ test('ppp0 that never comes up: the next healthy uplink carries traffic meanwhil
 
 test('nothing usable: says so once and keeps the current route', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', false);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: false });
   t.probe.reachable.set('primary', false);
   await t.clock.advance(10_000);
   assert.equal(t.routes.current, 'primary');
@@ -176,11 +154,7 @@ test('nothing usable: says so once and keeps the current route', async () => {
 
 test('flapping probes (one bad round in two) never fail over with down=3', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   for (let i = 0; i < 20; i++) {
     t.probe.reachable.set('primary', i % 3 !== 0);
     await t.clock.advance(1000);
@@ -194,11 +168,7 @@ test('a listener that never settles or throws does not hold up a switch', async 
   t.engine.on(() => {
     throw new Error('listener bug');
   });
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   t.links.noCarrier('eth0');
   await t.clock.advance(0);
   assert.equal(t.routes.current, 'wlan');
@@ -206,10 +176,7 @@ test('a listener that never settles or throws does not hold up a switch', async 
 
 test('pppd dying while the FONA is active re-dials it when the primary is still down', async () => {
   const t = lab([PRIMARY, FONA]);
-  t.links.up('eth0');
-  t.probe.reachable.set('primary', false);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0'], { primary: false });
   t.links.up('ppp0');
   await t.clock.advance(0);
   assert.equal(t.routes.current, 'fona');
@@ -225,10 +192,7 @@ test('pppd dying while the FONA is active re-dials it when the primary is still 
 
 test('the primary recovering while the FONA dials cancels the dial', async () => {
   const t = lab([PRIMARY, FONA]);
-  t.links.up('eth0');
-  t.probe.reachable.set('primary', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0'], { primary: true });
   t.probe.reachable.set('primary', false);
   await t.clock.advance(3000);
   t.events.length = 0;
@@ -241,11 +205,7 @@ test('the primary recovering while the FONA dials cancels the dial', async () =>
 
 test('a failed route change is reported and retried, never half-applied', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   t.routes.failNext = true;
   t.links.noCarrier('eth0');
   await t.clock.advance(0);
@@ -258,11 +218,7 @@ test('a failed route change is reported and retried, never half-applied', async 
 
 test('force, pause and resume', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', true).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: true, wlan: true });
   t.engine.force('wlan');
   await t.clock.advance(0);
   assert.equal(t.routes.current, 'wlan');
@@ -282,11 +238,7 @@ test('force, pause and resume', async () => {
 
 test('stop leaves the route on the primary when it is up, and removes every pin', async () => {
   const t = lab([PRIMARY, WLAN]);
-  t.links.up('eth0');
-  t.links.up('wlan0');
-  t.probe.reachable.set('primary', false).set('wlan', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0', 'wlan0'], { primary: false, wlan: true });
   assert.equal(t.routes.current, 'wlan');
   t.probe.reachable.set('primary', true);
   await t.clock.advance(1000); // one good round: not yet trusted, so stop keeps wlan
@@ -298,10 +250,7 @@ test('stop leaves the route on the primary when it is up, and removes every pin'
 
 test('a slow dial while the old uplink still works: setup once, teardown of the old one after the switch', async () => {
   const t = lab([FONA, PRIMARY]);
-  t.links.up('eth0');
-  t.probe.reachable.set('primary', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0'], { primary: true });
   assert.equal(t.routes.current, 'primary');
   // The preferred (first) uplink is a modem: eth0 carries traffic at once while it is dialled.
   assert.deepEqual(t.lifecycle(), ['setup:primary', 'connected:primary', 'setup:fona']);
@@ -324,10 +273,7 @@ test('a slow dial while the old uplink still works: setup once, teardown of the 
 
 test('ppp0 appearing before it is up does not cancel its setup', async () => {
   const t = lab([PRIMARY, FONA]);
-  t.links.up('eth0');
-  t.probe.reachable.set('primary', true);
-  await t.engine.start();
-  await t.clock.advance(10);
+  await started(t, ['eth0'], { primary: true });
   t.probe.reachable.set('primary', false);
   await t.clock.advance(3000);
   t.events.length = 0;
