@@ -38,6 +38,17 @@ describe(`examples load in Node-RED ${runtime.version}`, () => {
     assert.ok(files.length >= 3, `${files.length} example files`);
   });
 
+  it('no two examples share a node id (importing both would clash in the editor)', () => {
+    const owner = new Map<string, string>();
+    for (const file of files) {
+      for (const n of JSON.parse(readFileSync(file, 'utf8')) as FlowNode[]) {
+        const other = owner.get(n.id);
+        assert.equal(other, undefined, `${n.id} is in ${relative(ROOT, file)} and ${other ?? ''}`);
+        owner.set(n.id, relative(ROOT, file));
+      }
+    }
+  });
+
   for (const file of files) {
     const rel = relative(ROOT, file);
     describe(rel, () => {
