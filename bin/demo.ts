@@ -192,7 +192,8 @@ function prepareUserDir(mode: Mode, port: number): UserDir {
     // no telemetry, no update notification (its modal would cover the editor), no welcome tour
     telemetry: { enabled: false, updateNotification: false },
     diagnostics: { enabled: false, ui: false },
-    editorTheme: { tours: false },
+    // no tours, and no palette catalogue fetched from the internet
+    editorTheme: { tours: false, palette: { catalogues: [] } },
     externalModules: { autoInstall: false },
     logging: { console: { level: 'info', metrics: false, audit: false } },
   };
