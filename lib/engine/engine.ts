@@ -31,6 +31,13 @@ export interface EngineOptions {
   logger?: Logger;
   /** After an uplink's setup timed out, wait this long before setting it up again (ms). */
   setupRetryMs?: number;
+  /**
+   * Work that follows a route change before its events go out (DNS, resetting the old uplink's connections),
+   * so a listener that sends over the network already goes through the new uplink. Bounded by afterSwitchMs.
+   */
+  afterSwitch?: (from: UplinkConfig | null, to: UplinkConfig) => Promise<void>;
+  /** Longest wait for afterSwitch before the events go out anyway (ms, default 3000). */
+  afterSwitchMs?: number;
 }
 
 type SwitchKind = 'start' | 'failover' | 'restore';
@@ -90,6 +97,8 @@ export class FailoverEngine {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly setupRetryMs: number;
+  private readonly afterSwitch: EngineOptions['afterSwitch'];
+  private readonly afterSwitchMs: number;
   private readonly listeners = new Set<EngineListener>();
   private active: UplinkRuntime | null = null;
   private pending: PendingSetup | null = null;
@@ -125,6 +134,8 @@ export class FailoverEngine {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.setupRetryMs = options.setupRetryMs ?? 60_000;
+    this.afterSwitch = options.afterSwitch;
+    this.afterSwitchMs = options.afterSwitchMs ?? 3000;
   }
 
   on(listener: EngineListener): () => void {
@@ -517,6 +528,23 @@ export class FailoverEngine {
     this.evaluate();
   }
 
+  /** The afterSwitch work, bounded: a hung helper tool must not hold the events back for long. */
+  private async runAfterSwitch(from: UplinkRuntime | null, target: UplinkRuntime): Promise<void> {
+    if (!this.afterSwitch) return;
+    let timer: TimerHandle | null = null;
+    const bound = new Promise<void>((resolve) => {
+      timer = this.clock.setTimeout(() => {
+        this.logger.warn(`work after the switch to ${target.config.name} took over ${this.afterSwitchMs} ms; sending its events now`);
+        resolve();
+      }, this.afterSwitchMs);
+    });
+    const work = this.afterSwitch(from?.config ?? null, target.config).catch((e: unknown) =>
+      this.logger.error(`after the switch to ${target.config.name}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+    await Promise.race([work, bound]);
+    if (timer) this.clock.clearTimeout(timer);
+  }
+
   private async activateRoute(target: UplinkRuntime): Promise<void> {
     await this.routes.activate(target.config);
   }
@@ -536,6 +564,7 @@ export class FailoverEngine {
       if (!announceSetup) this.teardown(target);
       return false;
     }
+    await this.runAfterSwitch(from, target);
     const now = this.clock.now();
     if (from && from.lostAt === null && !this.usable(from)) from.lostAt = now;
     this.active = target;

@@ -3,6 +3,8 @@
  *
  *   log.properties=/opt/ifacefailover/config/log.properties
  *   failover.pinMode=policy                       (ours, optional: policy | host-route)
+ *   failover.resetConnections=true                (ours, optional: reset the left uplink's connections after a switch)
+ *   route.NAME.dns=IP,IP / route.NAME.prepare=early (ours, optional: the uplink's DNS servers; when a modem is brought up)
  *   route.NAME.gateway|iface|targets|verifier|verifierDelay|verifierKwargs|handlers|handlerKwargs|setupTimeout
  *
  * Routes keep file order (the first route key seen is the primary), unlike the original, which
@@ -45,6 +47,8 @@ export interface ServiceProperties {
   /** `log.properties`, kept for reference; our logs go to stdout. */
   logProperties?: string;
   pinMode: PinMode;
+  /** Reset the connections of the uplink that was left after every switch (default true). */
+  resetConnections: boolean;
   /** In file order: the first route key seen is the primary. */
   routes: PropertiesRoute[];
   warnings: string[];
@@ -60,10 +64,13 @@ const ROUTE_PROPERTIES = [
   'handlers',
   'handlerKwargs',
   'setupTimeout',
+  'dns',
+  'prepare',
 ] as const;
 type RouteProperty = (typeof ROUTE_PROPERTIES)[number];
 
-const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode'] as const;
+const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode', 'failover.resetConnections'] as const;
+const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, on: true, off: false, '1': true, '0': false };
 const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
 
 /** Options of the original ICMP verifier plus our own probe settings. */
@@ -282,6 +289,10 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
   }
   const targets = props.get('targets');
   if (targets) input.targets = targets.value;
+  const dns = props.get('dns');
+  if (dns && dns.value !== '') input.dns = dns.value;
+  const prepare = props.get('prepare');
+  if (prepare && prepare.value !== '') input.prepare = prepare.value;
 
   const delay = props.get('verifierDelay');
   if (delay && delay.value !== '') {
@@ -488,6 +499,7 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
 
   let logProperties: string | undefined;
   let pinMode: PinMode = 'policy';
+  let resetConnections = true;
   const drafts = new Map<string, RouteDraft>();
   for (const { key, value, line } of entries) {
     const firstLine = lines.get(key)?.[0] ?? line;
@@ -501,6 +513,10 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
         const tail = guess ? `; did you mean "${guess}"?` : '';
         issues.push({ field: key, value, message: `must be one of ${PIN_MODES.join(', ')}${tail}`, file, line });
       }
+    } else if (key === 'failover.resetConnections') {
+      const flag = Object.hasOwn(BOOLEANS, value.trim().toLowerCase()) ? BOOLEANS[value.trim().toLowerCase()] : undefined;
+      if (flag === undefined) issues.push({ field: key, value, message: 'must be true or false', file, line });
+      else resetConnections = flag;
     } else if (key.startsWith('route.')) {
       const parts = key.split('.');
       if (parts.length < 3 || parts[2] === '') {
@@ -560,7 +576,7 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
   // Warnings read "FILE:LINE: ..."; present them in line order like the errors.
   const lineOf = (w: string): number => Number(/^:(\d+):/.exec(w.slice(file.length))?.[1] ?? Infinity);
   warnings.sort((a, b) => lineOf(a) - lineOf(b));
-  const result: ServiceProperties = { file, pinMode, routes, warnings };
+  const result: ServiceProperties = { file, pinMode, resetConnections, routes, warnings };
   if (logProperties !== undefined) result.logProperties = logProperties;
   return result;
 }

@@ -7,6 +7,8 @@
  * start in progress before it stops, so nothing started can outlive a stop (a redeploy in the middle of
  * start-up leaves no pin, timer or `ip monitor` behind).
  */
+import { ConnectionReset } from '../connections/connection-reset';
+import { DnsManager } from '../dns/dns-manager';
 import { Clock } from '../engine/clock';
 import { FailoverEngine, RouteActions } from '../engine/engine';
 import { LinkWatch } from '../linkwatch/link-watch';
@@ -28,6 +30,10 @@ export interface FailoverRunnerOptions {
   /** After an uplink's setup timed out, wait this long before setting it up again (ms). */
   setupRetryMs?: number;
   clock?: Clock;
+  /** Resets the connections of the uplink that was left after every switch (absent: left alone). */
+  connections?: ConnectionReset;
+  /** Puts the active uplink's DNS servers first after every switch, and restores on stop (absent: DNS untouched). */
+  dns?: DnsManager;
 }
 
 export class FailoverRunner {
@@ -35,8 +41,11 @@ export class FailoverRunner {
   readonly links: LinkWatch;
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly dns: DnsManager | undefined;
 
   constructor(options: FailoverRunnerOptions) {
+    const { connections, dns, uplinks } = options;
+    this.dns = dns;
     this.links = new LinkWatch(
       options.uplinks.map((u) => u.iface),
       { logger: options.logger, pollMs: options.linkPollMs },
@@ -49,6 +58,14 @@ export class FailoverRunner {
       logger: options.logger,
       clock: options.clock,
       setupRetryMs: options.setupRetryMs,
+      // Names first (a client that reconnects at once resolves through the new uplink), then the resets.
+      afterSwitch:
+        connections || dns
+          ? async (from, to) => {
+              await dns?.apply(to, uplinks);
+              if (connections && from && from.iface !== to.iface) await connections.afterSwitch(from, to);
+            }
+          : undefined,
     });
   }
 
@@ -78,6 +95,7 @@ export class FailoverRunner {
     try {
       await this.engine.stop();
     } finally {
+      await this.dns?.restore();
       await this.links.stop();
     }
   }

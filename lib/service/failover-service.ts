@@ -3,6 +3,8 @@
  * FailoverRunner (link watch, ICMP probes, engine) as the Node-RED failover-controller, with the
  * original's handlers mapped onto engine events.
  */
+import { ConnectionReset } from '../connections/connection-reset';
+import { DnsManager } from '../dns/dns-manager';
 import { FailoverEngine } from '../engine/engine';
 import { FailoverEvent } from '../engine/events';
 import { Logger } from '../log/logger';
@@ -51,6 +53,8 @@ export class FailoverService {
       probe: options.probe,
       linkPollMs: options.linkPollMs,
       logger: this.logger,
+      connections: properties.resetConnections ? new ConnectionReset({ runner, logger: this.logger, dryRun: options.dryRun }) : undefined,
+      dns: new DnsManager({ runner, logger: this.logger, dryRun: options.dryRun }),
       routes: {
         ...own,
         async activate(uplink) {

