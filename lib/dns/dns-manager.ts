@@ -7,9 +7,15 @@ import { Logger } from '../log/logger';
 import { CommandRunner } from '../process/runner';
 import { UplinkConfig } from '../uplink/model';
 
+/** How the servers are applied: found out (auto), one way by name, or not at all (off). */
+export type DnsMethod = 'auto' | 'resolvconf' | 'resolvectl' | 'file' | 'off';
+export const DNS_METHODS: readonly DnsMethod[] = ['auto', 'resolvconf', 'resolvectl', 'file', 'off'];
+
 export interface DnsManagerOptions {
   runner: CommandRunner;
   logger: Logger;
+  /** Default auto: resolvconf (openresolv) if present, resolvectl if systemd-resolved runs, else the file. */
+  method?: DnsMethod;
   /** Log what would be written instead of writing it. */
   dryRun?: boolean;
 }

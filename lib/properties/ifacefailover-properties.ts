@@ -4,6 +4,7 @@
  *   log.properties=/opt/ifacefailover/config/log.properties
  *   failover.pinMode=policy                       (ours, optional: policy | host-route)
  *   failover.resetConnections=true                (ours, optional: reset the left uplink's connections after a switch)
+ *   failover.dns=auto                             (ours, optional: auto | resolvconf | resolvectl | file | off)
  *   route.NAME.dns=IP,IP / route.NAME.prepare=early (ours, optional: the uplink's DNS servers; when a modem is brought up)
  *   route.NAME.gateway|iface|targets|verifier|verifierDelay|verifierKwargs|handlers|handlerKwargs|setupTimeout
  *
@@ -24,6 +25,7 @@ import { ConfigError, ConfigIssue } from '../errors';
 import { PinMode, UplinkConfig, UplinkInput, validateUplinks } from '../uplink/model';
 import { parseFonaKwargs } from '../service/fona-kwargs';
 import { parseHttpKwargs } from '../service/http-kwargs';
+import { DNS_METHODS, DnsMethod } from '../dns/dns-manager';
 import { isPyDict, parsePythonLiteral, PyDict, PyLiteralError, PyTuple, PyValue } from './python-literal';
 
 export type HandlerKind = 'log' | 'http' | 'fona' | 'unknown';
@@ -49,6 +51,8 @@ export interface ServiceProperties {
   pinMode: PinMode;
   /** Reset the connections of the uplink that was left after every switch (default true). */
   resetConnections: boolean;
+  /** How DNS follows the active uplink (default auto; off leaves DNS alone). */
+  dnsMethod: DnsMethod;
   /** In file order: the first route key seen is the primary. */
   routes: PropertiesRoute[];
   warnings: string[];
@@ -69,7 +73,7 @@ const ROUTE_PROPERTIES = [
 ] as const;
 type RouteProperty = (typeof ROUTE_PROPERTIES)[number];
 
-const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode', 'failover.resetConnections'] as const;
+const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode', 'failover.resetConnections', 'failover.dns'] as const;
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, on: true, off: false, '1': true, '0': false };
 const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
 
@@ -500,6 +504,7 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
   let logProperties: string | undefined;
   let pinMode: PinMode = 'policy';
   let resetConnections = true;
+  let dnsMethod: DnsMethod = 'auto';
   const drafts = new Map<string, RouteDraft>();
   for (const { key, value, line } of entries) {
     const firstLine = lines.get(key)?.[0] ?? line;
@@ -513,6 +518,9 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
         const tail = guess ? `; did you mean "${guess}"?` : '';
         issues.push({ field: key, value, message: `must be one of ${PIN_MODES.join(', ')}${tail}`, file, line });
       }
+    } else if (key === 'failover.dns') {
+      if ((DNS_METHODS as readonly string[]).includes(value.trim())) dnsMethod = value.trim() as DnsMethod;
+      else issues.push({ field: key, value, message: `must be one of ${DNS_METHODS.join(', ')}`, file, line });
     } else if (key === 'failover.resetConnections') {
       const flag = Object.hasOwn(BOOLEANS, value.trim().toLowerCase()) ? BOOLEANS[value.trim().toLowerCase()] : undefined;
       if (flag === undefined) issues.push({ field: key, value, message: 'must be true or false', file, line });
@@ -576,7 +584,7 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
   // Warnings read "FILE:LINE: ..."; present them in line order like the errors.
   const lineOf = (w: string): number => Number(/^:(\d+):/.exec(w.slice(file.length))?.[1] ?? Infinity);
   warnings.sort((a, b) => lineOf(a) - lineOf(b));
-  const result: ServiceProperties = { file, pinMode, resetConnections, routes, warnings };
+  const result: ServiceProperties = { file, pinMode, resetConnections, dnsMethod, routes, warnings };
   if (logProperties !== undefined) result.logProperties = logProperties;
   return result;
 }

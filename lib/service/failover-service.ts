@@ -54,7 +54,7 @@ export class FailoverService {
       linkPollMs: options.linkPollMs,
       logger: this.logger,
       connections: properties.resetConnections ? new ConnectionReset({ runner, logger: this.logger, dryRun: options.dryRun }) : undefined,
-      dns: new DnsManager({ runner, logger: this.logger, dryRun: options.dryRun }),
+      dns: properties.dnsMethod === 'off' ? undefined : new DnsManager({ runner, logger: this.logger, dryRun: options.dryRun, method: properties.dnsMethod }),
       routes: {
         ...own,
         async activate(uplink) {
