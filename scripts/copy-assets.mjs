@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { URL } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
-const out = join(root, 'dist', 'nodes');
+// An other output folder (`node scripts/copy-assets.mjs dist-x` after `tsc --outDir dist-x`) for parallel builds.
+const out = join(root, process.argv[2] ?? 'dist', 'nodes');
 for (const file of readdirSync(join(root, 'nodes'))) {
   if (file.endsWith('.html')) cpSync(join(root, 'nodes', file), join(out, file));
 }
