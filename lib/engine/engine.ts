@@ -9,7 +9,7 @@
  * notification can never delay a switch.
  */
 import { Clock, TimerHandle, systemClock } from './clock';
-import { FailoverEvent, UplinkHealth } from './events';
+import { FailoverEvent, SetupReason, UplinkHealth } from './events';
 import { LinkSource, LinkState } from '../linkwatch/link-watch';
 import { Logger, silentLogger } from '../log/logger';
 import { Probe, ProbeResult, allDown } from '../probes/probe';
@@ -20,6 +20,26 @@ export interface RouteActions {
   activate(uplink: UplinkConfig): Promise<void>;
   pin(uplink: UplinkConfig): Promise<void>;
   unpin(uplink: UplinkConfig): Promise<void>;
+  /**
+   * The kernel's default route now (absent in dry run: the route is not ours to keep). With it the engine
+   * adopts an uplink that already carries traffic at start, and puts the route back when someone else changes it.
+   */
+  readDefault?(): Promise<KernelRoute | null>;
+}
+
+export interface KernelRoute {
+  dev: string;
+  gateway: string | null;
+}
+
+/** `default via GW dev DEV` (or `default dev DEV`), as ip prints it; `none` for no route. */
+export function describeRoute(route: KernelRoute | null): string {
+  if (!route) return 'none';
+  return route.gateway ? `default via ${route.gateway} dev ${route.dev}` : `default dev ${route.dev}`;
+}
+
+function routeIsOn(route: KernelRoute | null, uplink: UplinkConfig): boolean {
+  return route !== null && route.dev === uplink.iface && (uplink.gateway === null || route.gateway === uplink.gateway);
 }
 
 export interface EngineOptions {
@@ -38,6 +58,11 @@ export interface EngineOptions {
   afterSwitch?: (from: UplinkConfig | null, to: UplinkConfig) => Promise<void>;
   /** Longest wait for afterSwitch before the events go out anyway (ms, default 3000). */
   afterSwitchMs?: number;
+  /**
+   * How long the active uplink must stay healthy after being suspect before an uplink set up early for it is
+   * released (ms, default 120 s): a modem is never cycled on every blip.
+   */
+  prepareHoldMs?: number;
 }
 
 type SwitchKind = 'start' | 'failover' | 'restore';
@@ -46,6 +71,14 @@ interface PendingSetup {
   target: UplinkRuntime;
   startedAt: number;
   timer: TimerHandle;
+}
+
+/** An uplink set up ahead of need: engaged, carrying no traffic, not awaited by a decision. */
+interface PreparedSetup {
+  reason: 'early' | 'standby';
+  startedAt: number;
+  /** The bounded wait for its interface (null once it is up). */
+  timer: TimerHandle | null;
 }
 
 interface UplinkRuntime {
@@ -84,6 +117,10 @@ export interface EngineStatus {
   pending: string | null;
   paused: boolean;
   forced: string | null;
+  /** The kernel's default route as last seen (`default via ... dev ...`, `none`); null before the first look or in dry run. */
+  route: string | null;
+  /** Uplinks set up ahead of need (prepare early or standby). */
+  prepared: string[];
   uplinks: UplinkStatus[];
 }
 
@@ -99,6 +136,13 @@ export class FailoverEngine {
   private readonly setupRetryMs: number;
   private readonly afterSwitch: EngineOptions['afterSwitch'];
   private readonly afterSwitchMs: number;
+  private readonly prepareHoldMs: number;
+  private readonly prepared = new Map<UplinkRuntime, PreparedSetup>();
+  /** Releases early setups once the active uplink has stayed healthy for prepareHoldMs. */
+  private releaseTimer: TimerHandle | null = null;
+  private kernelRoute: KernelRoute | null | undefined = undefined;
+  private routeCheck: Promise<void> | null = null;
+  private routeCheckAgain = false;
   private readonly listeners = new Set<EngineListener>();
   private active: UplinkRuntime | null = null;
   private pending: PendingSetup | null = null;
@@ -110,6 +154,7 @@ export class FailoverEngine {
   private noUplinkReported = false;
   private retryTimer: TimerHandle | null = null;
   private readonly onLink = (state: LinkState): void => this.handleLink(state);
+  private readonly onRoute = (): void => this.checkRoute();
 
   constructor(options: EngineOptions) {
     this.uplinks = options.uplinks.map((config, index) => ({
@@ -136,6 +181,7 @@ export class FailoverEngine {
     this.setupRetryMs = options.setupRetryMs ?? 60_000;
     this.afterSwitch = options.afterSwitch;
     this.afterSwitchMs = options.afterSwitchMs ?? 3000;
+    this.prepareHoldMs = options.prepareHoldMs ?? 120_000;
   }
 
   on(listener: EngineListener): () => void {
@@ -153,6 +199,8 @@ export class FailoverEngine {
       pending: this.pending?.target.config.name ?? null,
       paused: this.paused,
       forced: this.forced?.config.name ?? null,
+      route: this.kernelRoute === undefined ? null : describeRoute(this.kernelRoute),
+      prepared: [...this.prepared.keys()].map((u) => u.config.name),
       uplinks: this.uplinks.map((u) => ({
         name: u.config.name,
         iface: u.config.iface,
@@ -170,9 +218,15 @@ export class FailoverEngine {
     if (this.running) return;
     this.running = true;
     this.links.on('change', this.onLink);
+    this.links.on('route', this.onRoute);
+    const found = await this.readKernelRoute();
     for (const u of this.uplinks) {
       u.link = this.links.state(u.config.iface);
       if (u.config.targets.length === 0) u.health = u.link.up ? 'up' : 'down';
+      // The kernel already routes through it (a restart, a redeploy): it keeps that trust until `down` bad rounds
+      // say otherwise, so a restart during a short loss burst does not fail over. Only a missing or carrier-less
+      // interface fails at once.
+      else if (found && found.dev === u.config.iface && u.link.up) u.health = 'up';
       if (u.link.exists) await this.pin(u);
     }
     for (const u of this.uplinks) {
@@ -189,8 +243,11 @@ export class FailoverEngine {
     if (!this.running) return;
     this.running = false;
     this.links.off('change', this.onLink);
+    this.links.off('route', this.onRoute);
     if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    if (this.releaseTimer) this.clock.clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
     for (const u of this.uplinks) {
       if (u.roundTimer) this.clock.clearTimeout(u.roundTimer);
       u.roundTimer = null;
@@ -198,10 +255,30 @@ export class FailoverEngine {
     }
     await Promise.all(this.uplinks.map((u) => u.round ?? Promise.resolve()));
     if (this.switching) await this.switching;
+    if (this.routeCheck) await this.routeCheck;
     if (this.pending) this.cancelPending();
-    const best = this.uplinks.find((u) => this.usable(u)) ?? null;
-    if (best && best !== this.active) await this.finishMove(best, this.active, this.kindOfMove(best), true);
+    await this.leaveRoute();
+    for (const u of [...this.prepared.keys()]) this.teardown(u);
     for (const u of this.uplinks) await this.routes.unpin(u.config).catch((e: unknown) => this.logger.error(String(e)));
+  }
+
+  /**
+   * The default route at stop: on the best usable uplink once a decision was made. A stop before the first
+   * verdict (or while a higher-priority uplink awaits its own) leaves the route as it was found, never on a
+   * backup picked by default; a route someone else changed is put back.
+   */
+  private async leaveRoute(): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    const best = this.uplinks.find((u) => this.usable(u)) ?? null;
+    const undecided = best !== null && this.uplinks.slice(0, best.index).some((u) => u.health === 'unknown' && u.link.exists);
+    if (best && best !== active && !undecided) {
+      await this.finishMove(best, active, this.kindOfMove(best), true);
+      return;
+    }
+    if (!this.usable(active) || !this.routes.readDefault) return;
+    const found = await this.readKernelRoute();
+    if (found !== undefined && !routeIsOn(found, active.config)) await this.restoreRoute(active, found);
   }
 
   /** Uses this uplink whatever the probes say (null: back to automatic). */
@@ -247,15 +324,83 @@ export class FailoverEngine {
     return { time: this.clock.now(), uplink: u.config.name, iface: u.config.iface };
   }
 
-  private setup(u: UplinkRuntime): void {
+  private setup(u: UplinkRuntime, reason?: SetupReason): void {
     u.engaged = true;
-    this.emit({ ...this.base(u), type: 'setup' });
+    this.emit({ ...this.base(u), type: 'setup', ...(reason ? { reason } : {}) });
   }
 
-  private teardown(u: UplinkRuntime): void {
+  /**
+   * Emits teardown once per setup. A standby uplink stays set up while the engine runs, whichever uplink
+   * carries traffic; `force` tears it down all the same (its setup failed, its interface vanished).
+   */
+  private teardown(u: UplinkRuntime, options: { reason?: SetupReason; force?: boolean } = {}): void {
     if (!u.engaged) return;
+    if (u.config.prepare === 'standby' && this.running && !options.force) return;
     u.engaged = false;
-    this.emit({ ...this.base(u), type: 'teardown' });
+    this.dropPrepared(u);
+    this.emit({ ...this.base(u), type: 'teardown', ...(options.reason ? { reason: options.reason } : {}) });
+  }
+
+  // ---- setting up ahead of need ------------------------------------------------------------------
+
+  /** Sets an uplink up before it is needed; bounded like any setup. */
+  private prepare(u: UplinkRuntime, reason: 'early' | 'standby'): void {
+    this.setup(u, reason);
+    const entry: PreparedSetup = { reason, startedAt: this.clock.now(), timer: null };
+    entry.timer = this.clock.setTimeout(() => this.preparedTimedOut(u), u.config.setupTimeout * 1000);
+    this.prepared.set(u, entry);
+  }
+
+  private dropPrepared(u: UplinkRuntime): PreparedSetup | undefined {
+    const entry = this.prepared.get(u);
+    if (!entry) return undefined;
+    if (entry.timer) this.clock.clearTimeout(entry.timer);
+    this.prepared.delete(u);
+    return entry;
+  }
+
+  private preparedTimedOut(u: UplinkRuntime): void {
+    const entry = this.prepared.get(u);
+    if (!entry) return;
+    entry.timer = null;
+    if (u.link.up) return;
+    this.setupFailed(u, entry.startedAt);
+  }
+
+  /**
+   * The active uplink had a bad round but is not down yet: set up, ahead of need, the uplink that would take over
+   * if it failed, when that one asks for it (prepare=early), so power-on and dialling overlap detection.
+   */
+  private prepareNext(): void {
+    if (this.releaseTimer) this.clock.clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    for (const u of this.uplinks) {
+      if (u === this.active) continue;
+      // A working uplink would take over (or one still awaiting its first verdict may): nothing to prepare.
+      if (this.usable(u) || (u.health === 'unknown' && u.link.exists)) return;
+      if (this.dormant(u)) {
+        if (u.config.prepare === 'early' && !u.engaged && this.pending?.target !== u) this.prepare(u, 'early');
+        return;
+      }
+    }
+  }
+
+  /** The active uplink is healthy again: release early setups once it has stayed so for the hold time. */
+  private holdThenRelease(): void {
+    if (this.releaseTimer || ![...this.prepared.values()].some((p) => p.reason === 'early')) return;
+    this.releaseTimer = this.clock.setTimeout(() => {
+      this.releaseTimer = null;
+      for (const [u, p] of [...this.prepared]) if (p.reason === 'early') this.teardown(u, { reason: 'released' });
+    }, this.prepareHoldMs);
+  }
+
+  /** Standby uplinks are set up whenever they are not (at start, after their interface vanished or a setup failed). */
+  private keepStandby(): void {
+    for (const u of this.uplinks) {
+      if (u.config.prepare === 'standby' && !u.engaged && u !== this.active && this.pending?.target !== u && this.dormant(u)) {
+        this.prepare(u, 'standby');
+      }
+    }
   }
 
   private async pin(u: UplinkRuntime): Promise<void> {
@@ -345,6 +490,10 @@ export class FailoverEngine {
     if (before !== after) {
       this.emit({ ...this.base(u), type: 'health', health: after, cause: 'probe' });
     }
+    if (u === this.active && !this.paused) {
+      if (!result.ok && u.health === 'up') this.prepareNext();
+      else if (result.ok) this.holdThenRelease();
+    }
     this.evaluate();
   }
 
@@ -377,6 +526,15 @@ export class FailoverEngine {
       this.emit({ ...this.base(u), type: 'health', health: 'down', cause: 'link' });
     } else if (!state.up) {
       u.goodStreak = 0;
+    }
+    const prepared = this.prepared.get(u);
+    if (prepared?.timer && state.up) {
+      this.clock.clearTimeout(prepared.timer);
+      prepared.timer = null;
+    }
+    // A standby modem that dropped while another uplink carries traffic is set up again (keepStandby).
+    if (u.config.prepare === 'standby' && was.exists && !state.exists && u !== this.active && this.pending?.target !== u) {
+      this.teardown(u, { force: true });
     }
     if (state.exists && !was.exists && u.config.targets.length > 0) {
       // A device that (re)appears, like a freshly dialled ppp0, is judged afresh by its first round.
@@ -415,7 +573,7 @@ export class FailoverEngine {
       if (this.usable(u)) return { chosen: u, candidate };
       if (u.health === 'unknown' && u.link.exists) return undefined;
       // An uplink being set up stays the candidate while its interface appears but is not up yet.
-      if (!candidate && (this.dormant(u) || this.pending?.target === u)) candidate = u;
+      if (!candidate && (this.dormant(u) || this.pending?.target === u || this.prepared.has(u))) candidate = u;
     }
     return { chosen: null, candidate };
   }
@@ -431,6 +589,7 @@ export class FailoverEngine {
       this.evaluateAgain = true;
       return;
     }
+    this.keepStandby();
     const plan = this.plan();
     if (plan === undefined) return;
     const { chosen, candidate } = plan;
@@ -442,6 +601,9 @@ export class FailoverEngine {
     if (pending && pending.target === chosen) {
       this.clock.clearTimeout(pending.timer);
       this.pending = null;
+      alreadySetUp = true;
+    } else if (chosen && chosen !== this.active && this.dropPrepared(chosen)) {
+      // Set up ahead of need: it takes over without a second setup.
       alreadySetUp = true;
     } else if (pending && pending.target !== candidate) {
       this.cancelPending();
@@ -479,6 +641,7 @@ export class FailoverEngine {
       )
       .finally(() => {
         this.switching = null;
+        if (this.routeCheckAgain) this.checkRoute();
         if (this.evaluateAgain) {
           this.evaluateAgain = false;
           this.evaluate();
@@ -494,12 +657,15 @@ export class FailoverEngine {
   private beginSetup(target: UplinkRuntime): void {
     const from = this.active;
     if (from && from !== target && !this.usable(from)) this.teardown(from);
-    this.setup(target);
-    const timeoutMs = target.config.setupTimeout * 1000;
+    // An uplink set up ahead of need is not set up twice; its wait counts from its own setup.
+    const early = this.dropPrepared(target);
+    if (!early) this.setup(target);
+    const startedAt = early?.startedAt ?? this.clock.now();
+    const timeoutMs = Math.max(0, startedAt + target.config.setupTimeout * 1000 - this.clock.now());
     this.emit({ ...this.base(target), type: 'waiting', timeoutMs });
     this.pending = {
       target,
-      startedAt: this.clock.now(),
+      startedAt,
       timer: this.clock.setTimeout(() => this.setupTimedOut(), timeoutMs),
     };
   }
@@ -516,9 +682,14 @@ export class FailoverEngine {
     const p = this.pending;
     if (!p) return;
     this.pending = null;
-    p.target.setupBackoffUntil = this.clock.now() + this.setupRetryMs;
-    this.emit({ ...this.base(p.target), type: 'setupFailed', waitedMs: this.clock.now() - p.startedAt });
-    this.teardown(p.target);
+    this.setupFailed(p.target, p.startedAt);
+  }
+
+  /** A setup whose interface never came: report, tear down, and try again after the backoff. */
+  private setupFailed(u: UplinkRuntime, startedAt: number): void {
+    u.setupBackoffUntil = this.clock.now() + this.setupRetryMs;
+    this.emit({ ...this.base(u), type: 'setupFailed', waitedMs: this.clock.now() - startedAt });
+    this.teardown(u, { force: true });
     if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
     // Nothing else may trigger a decision while everything is down: come back when the backoff ends.
     this.retryTimer = this.clock.setTimeout(() => {
@@ -547,6 +718,62 @@ export class FailoverEngine {
 
   private async activateRoute(target: UplinkRuntime): Promise<void> {
     await this.routes.activate(target.config);
+    if (this.routes.readDefault) this.kernelRoute = { dev: target.config.iface, gateway: target.config.gateway };
+  }
+
+  // ---- keeping the route -----------------------------------------------------------------------
+
+  /** The kernel's default route; undefined when it cannot be read (dry run, or the read failed). */
+  private async readKernelRoute(): Promise<KernelRoute | null | undefined> {
+    if (!this.routes.readDefault) return undefined;
+    try {
+      this.kernelRoute = await this.routes.readDefault();
+      return this.kernelRoute;
+    } catch (e) {
+      this.logger.warn(`could not read the default route: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  }
+
+  /** The main table's default route changed (any cause): one check at a time, the latest change always seen. */
+  private checkRoute(): void {
+    if (!this.running || !this.routes.readDefault) return;
+    if (this.routeCheck || this.switching) {
+      this.routeCheckAgain = true;
+      return;
+    }
+    this.routeCheckAgain = false;
+    this.routeCheck = this.compareRoute().finally(() => {
+      this.routeCheck = null;
+      if (this.routeCheckAgain) this.checkRoute();
+    });
+  }
+
+  private async compareRoute(): Promise<void> {
+    const found = await this.readKernelRoute();
+    const active = this.active;
+    // A switch, a setup or a dead active uplink is the engine's own business; pause leaves routes to the admin.
+    if (found === undefined || !this.running || !active || this.switching || this.paused || !this.usable(active)) return;
+    if (this.pending?.target === active || routeIsOn(found, active.config)) return;
+    await this.restoreRoute(active, found);
+  }
+
+  /** Someone else changed the default route: put it back on the active uplink and say what was found. */
+  private async restoreRoute(active: UplinkRuntime, found: KernelRoute | null): Promise<void> {
+    let restored = false;
+    try {
+      await this.activateRoute(active);
+      restored = true;
+    } catch (e) {
+      this.logger.error(`could not put the default route back on ${active.config.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.emit({
+      ...this.base(active),
+      type: 'routeChanged',
+      found: found === null ? null : describeRoute(found),
+      expected: describeRoute({ dev: active.config.iface, gateway: active.config.gateway }),
+      restored,
+    });
   }
 
   /**
@@ -572,8 +799,9 @@ export class FailoverEngine {
     if (announceSetup) {
       if (from) this.teardown(from);
       this.setup(target);
-    } else if (from && fromUsable) {
-      // The old uplink kept carrying traffic while the new one came up; release it now.
+    } else if (from) {
+      // Released now if it kept carrying traffic while the new one came up, or if the new one was set up early
+      // (otherwise its teardown went out when the wait began, and this does nothing).
       this.teardown(from);
     }
     if (kind === 'restore') {

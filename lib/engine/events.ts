@@ -12,7 +12,14 @@ interface UplinkEventBase {
 }
 
 export type FailoverEvent =
-  | (UplinkEventBase & { type: 'setup' | 'teardown' })
+  | (UplinkEventBase & {
+      type: 'setup' | 'teardown';
+      /**
+       * Why, when it is not the original's failover step: `early` (set up while the active uplink is suspect),
+       * `standby` (kept up all the time), `released` (an early setup no longer needed after the hold time).
+       */
+      reason?: SetupReason;
+    })
   | (UplinkEventBase & { type: 'connectionFailed'; to: string | null })
   | (UplinkEventBase & { type: 'connectionRestored'; from: string | null; /** ms since the uplink was lost */ duration: number | null })
   | (UplinkEventBase & { type: 'connected'; from: string | null })
@@ -29,7 +36,11 @@ export type FailoverEvent =
   | (UplinkEventBase & { type: 'waiting'; timeoutMs: number })
   | (UplinkEventBase & { type: 'setupFailed'; waitedMs: number })
   | (UplinkEventBase & { type: 'switchFailed'; error: string })
-  | { type: 'noUplink'; time: number; active: string | null };
+  | { type: 'noUplink'; time: number; active: string | null }
+  /** The kernel's default route was changed by someone else; `restored` says whether it was put back. */
+  | (UplinkEventBase & { type: 'routeChanged'; found: string | null; expected: string; restored: boolean });
+
+export type SetupReason = 'early' | 'standby' | 'released';
 
 export type UplinkHealth = 'unknown' | 'up' | 'down';
 

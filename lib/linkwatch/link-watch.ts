@@ -1,10 +1,13 @@
 /**
  * Watches the carrier and operational state of the uplinks' interfaces, so a pulled cable or a
- * vanished ppp0 reaches the engine within milliseconds instead of after several probe rounds.
- * `ip monitor link` says *that* something changed (iproute2 6.1 prints text only); sysfs says *what* is true now.
+ * vanished ppp0 reaches the engine within milliseconds instead of after several probe rounds, and the
+ * main table's default route, so a route someone else changed is noticed at once.
+ * `ip monitor link route` says *that* something changed (iproute2 6.1 prints text only); sysfs and
+ * `ip route` say *what* is true now.
  */
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, ResultPromise } from 'execa';
@@ -27,7 +30,10 @@ export interface LinkState {
 export interface LinkSource {
   state(iface: string): LinkState;
   on(event: 'change', listener: (state: LinkState) => void): this;
+  /** The main table's default route changed (by anyone): no payload, read the route to see what it is. */
+  on(event: 'route', listener: () => void): this;
   off(event: 'change', listener: (state: LinkState) => void): this;
+  off(event: 'route', listener: () => void): this;
 }
 
 const IFF_UP = 0x1;
@@ -56,6 +62,11 @@ export async function readLinkState(iface: string, root = '/sys/class/net'): Pro
   return { iface, exists: true, adminUp, carrier, operstate, up };
 }
 
+/** Whether one line of `ip monitor route` text output is about the main table's default route. */
+export function isDefaultRouteLine(line: string): boolean {
+  return /^(?:Deleted\s+)?default\s/.test(line) && !/\stable\s/.test(line);
+}
+
 /** Interface name from one line of `ip monitor link` / `ip link` text output. */
 export function parseMonitorLine(line: string): string | null {
   const m = /^(?:Deleted\s+)?(?:link\/\S+\s+)?\d+:\s+([^:@\s]+)[@:]/.exec(line.trim());
@@ -67,7 +78,7 @@ export interface LinkWatchOptions {
   logger?: Logger;
   /** Safety net for missed events (ms); 0 disables. */
   pollMs?: number;
-  /** Command that prints one line per link change (default: ip monitor link). */
+  /** Command that prints one line per link or route change (default: ip monitor link route). */
   monitorCommand?: [string, ...string[]];
   /**
    * A second re-read this long after the last monitor line for an interface (ms, default 50; 0 disables).
@@ -102,7 +113,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     this.logger = options.logger ?? silentLogger;
     this.pollMs = options.pollMs ?? 1000;
     this.settleMs = options.settleMs ?? 50;
-    this.monitorCommand = options.monitorCommand ?? ['ip', 'monitor', 'link'];
+    this.monitorCommand = options.monitorCommand ?? ['ip', 'monitor', 'link', 'route'];
     for (const i of ifaces) this.states.set(i, absentLink(i));
   }
 
@@ -112,6 +123,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
 
   async start(): Promise<void> {
     this.stopped = false;
+    await reapOrphanedMonitors(this.logger);
     this.startMonitor();
     await this.refreshAll(false);
     if (this.pollMs > 0) {
@@ -164,11 +176,22 @@ export class LinkWatch extends EventEmitter implements LinkSource {
 
   private startMonitor(): void {
     const [cmd, ...args] = this.monitorCommand;
-    const child = execa(cmd, args, { reject: false, buffer: false, stdin: 'ignore', stderr: 'ignore', env: { LC_ALL: 'C' } });
+    const child = execa(cmd, args, {
+      reject: false,
+      buffer: false,
+      stdin: 'ignore',
+      stderr: 'ignore',
+      // The mark lets the next start find this monitor if we are killed without a chance to end it.
+      env: { LC_ALL: 'C', [MONITOR_MARK]: ownMark() },
+    });
     this.monitor = child;
     if (child.stdout) {
       const lines = createInterface({ input: child.stdout });
       lines.on('line', (line) => {
+        if (isDefaultRouteLine(line)) {
+          if (!this.stopped) this.emit('route');
+          return;
+        }
         const iface = parseMonitorLine(line);
         if (iface && this.states.has(iface)) {
           void this.refresh(iface);
@@ -178,11 +201,14 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     }
     void child.then((result) => {
       if (this.stopped || this.monitor !== child) return;
-      // The monitor died on its own: keep watching by polling, and restart it after a pause.
-      this.logger.warn(`link monitor exited (${result.exitCode ?? result.signal ?? 'unknown'}); restarting`);
+      // The monitor died on its own: keep watching by polling, and restart it after a pause. A signal to the
+      // whole process group (systemd's stop, `timeout`) reaches the monitor first: our own stop follows within
+      // the pause, so the warning waits for it and is only logged if we are still running.
       this.restartTimer = setTimeout(() => {
         this.restartTimer = undefined;
-        if (!this.stopped) this.startMonitor();
+        if (this.stopped) return;
+        this.logger.warn(`link monitor exited (${result.exitCode ?? result.signal ?? 'unknown'}); restarted`);
+        this.startMonitor();
       }, 1000);
     });
   }
@@ -204,4 +230,71 @@ export class LinkWatch extends EventEmitter implements LinkSource {
 
 function sameState(a: LinkState, b: LinkState): boolean {
   return a.exists === b.exists && a.up === b.up && a.carrier === b.carrier && a.operstate === b.operstate && a.adminUp === b.adminUp;
+}
+
+/** Environment variable that marks our `ip monitor` children with their parent's pid and start time. */
+export const MONITOR_MARK = 'IFACEFAILOVER_MONITOR_OF';
+
+/** `pid:starttime` of a process (start time in clock ticks since boot, /proc/PID/stat field 22), or null. */
+function markOf(stat: string, pid: number | string): string {
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return `${pid}:${fields[19] ?? ''}`;
+}
+
+async function processMark(pid: string): Promise<string | null> {
+  try {
+    return markOf(await readFile(`/proc/${pid}/stat`, 'utf8'), pid);
+  } catch {
+    return null;
+  }
+}
+
+let ownMarkText: string | undefined;
+/** Read once, synchronously (a few bytes of /proc), so the very first monitor already carries the right mark. */
+function ownMark(): string {
+  if (ownMarkText === undefined) {
+    try {
+      ownMarkText = markOf(readFileSync('/proc/self/stat', 'utf8'), process.pid);
+    } catch {
+      ownMarkText = `${process.pid}:`;
+    }
+  }
+  return ownMarkText;
+}
+
+/**
+ * Ends `ip monitor` children of an earlier run that was killed (SIGKILL, OOM) before it could end them: they
+ * would otherwise live on until their next write. A monitor is an orphan when the process its mark names is
+ * gone (or is another process reusing the pid). Resolves with how many were ended.
+ */
+export async function reapOrphanedMonitors(logger: Logger = silentLogger, procRoot = '/proc'): Promise<number> {
+  let pids: string[];
+  try {
+    pids = (await readdir(procRoot)).filter((name) => /^\d+$/.test(name));
+  } catch {
+    return 0;
+  }
+  let ended = 0;
+  for (const pid of pids) {
+    let environ: string;
+    try {
+      environ = await readFile(join(procRoot, pid, 'environ'), 'latin1');
+    } catch {
+      continue;
+    }
+    const entry = environ.split('\0').find((e) => e.startsWith(`${MONITOR_MARK}=`));
+    if (!entry) continue;
+    const mark = entry.slice(MONITOR_MARK.length + 1);
+    const parent = mark.split(':')[0];
+    if (!/^\d+$/.test(parent) || (await processMark(parent)) === mark) continue;
+    try {
+      process.kill(Number(pid), 'SIGTERM');
+      ended++;
+      logger.info(`ended link monitor ${pid} left by an earlier run (pid ${parent})`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return ended;
 }

@@ -6,6 +6,7 @@
  *   host-route mode (the original's way, opt-in): /32 routes to each target via the uplink.
  * It remembers what it installed and removes exactly that on cleanup.
  */
+import type { RouteActions } from '../engine/engine';
 import { CommandRunner } from '../process/runner';
 import { Logger } from '../log/logger';
 import { PinMode, UplinkConfig } from '../uplink/model';
@@ -151,12 +152,16 @@ export class RouteService {
     });
   }
 
-  /** The route actions of one owner, for the engine. */
-  forOwner(owner: string): { activate(u: UplinkConfig): Promise<void>; pin(u: UplinkConfig): Promise<void>; unpin(u: UplinkConfig): Promise<void> } {
+  /**
+   * The route actions of one owner, for the engine. In dry run the kernel's route is not ours to keep, so the
+   * engine gets no readDefault (it neither adopts nor restores a route it never set).
+   */
+  forOwner(owner: string): RouteActions {
     return {
       activate: (u) => this.activate(u),
       pin: (u) => this.pin(u, owner),
       unpin: (u) => this.unpin(u, owner),
+      ...(this.dryRun ? {} : { readDefault: () => this.readDefault() }),
     };
   }
 

@@ -7,6 +7,7 @@ import { ConnectionReset } from '../connections/connection-reset';
 import { DnsManager } from '../dns/dns-manager';
 import { FailoverEngine } from '../engine/engine';
 import { FailoverEvent } from '../engine/events';
+import { reapOrphanedMonitors } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { CommandRunner, ExecaRunner } from '../process/runner';
 import { Probe } from '../probes/probe';
@@ -85,6 +86,8 @@ export class FailoverService {
 
   async start(): Promise<void> {
     for (const warning of this.properties.warnings) this.logger.warn(warning);
+    // Before the sweep below changes routes: a killed run's monitor would die on that output, unseen.
+    await reapOrphanedMonitors(this.logger);
     const stale = await this.routes.removeStale();
     if (stale > 0) this.logger.info(`Removed ${stale} rule(s)/table(s) left by an earlier run`);
     for (const fona of this.fonaHandlers) fona.start();
@@ -119,6 +122,17 @@ export class FailoverService {
         break;
       case 'health':
         this.logger.debug(`${event.uplink} is ${event.health} (${event.cause})`);
+        break;
+      case 'routeChanged':
+        if (event.restored) this.logger.warn(`The default route was changed behind our back (found: ${event.found ?? 'none'}); put back: ${event.expected}`);
+        else this.logger.error(`The default route was changed behind our back (found: ${event.found ?? 'none'}) and could not be put back on ${event.uplink}`);
+        break;
+      case 'setup':
+        if (event.reason === 'early') this.logger.info(`Preparing ${event.uplink} early: the active uplink is suspect`);
+        else if (event.reason === 'standby') this.logger.info(`Bringing up ${event.uplink} on standby`);
+        break;
+      case 'teardown':
+        if (event.reason === 'released') this.logger.info(`Releasing ${event.uplink}: the active uplink stayed healthy`);
         break;
       default:
         break;

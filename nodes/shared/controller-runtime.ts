@@ -6,7 +6,7 @@
  */
 import { ConnectionReset } from '../../lib/connections/connection-reset';
 import { DnsManager } from '../../lib/dns/dns-manager';
-import { EngineStatus } from '../../lib/engine/engine';
+import { EngineStatus, RouteActions } from '../../lib/engine/engine';
 import { ExecaRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
 import { Logger } from '../../lib/log/logger';
@@ -38,7 +38,7 @@ export interface ControllerServices {
   getNode(id: string): unknown;
   /** The process's route service for this dry-run flag (sharedRouteService). */
   routes(options: { dryRun: boolean; logger: Logger }): {
-    forOwner(owner: string): { activate(u: UplinkConfig): Promise<void>; pin(u: UplinkConfig): Promise<void>; unpin(u: UplinkConfig): Promise<void> };
+    forOwner(owner: string): RouteActions;
   };
   /** Capabilities missing for changing routes and pinging (missingNetCapabilities). */
   missingCapabilities(): Promise<string[]>;

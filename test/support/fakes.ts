@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { LinkSource, LinkState, absentLink } from '../../lib/linkwatch/link-watch';
 import { Probe, ProbeResult, summarise } from '../../lib/probes/probe';
-import { RouteActions } from '../../lib/engine/engine';
+import { KernelRoute, RouteActions } from '../../lib/engine/engine';
 import { UplinkConfig, validateUplinks, UplinkInput } from '../../lib/uplink/model';
 
 export function upLink(iface: string): LinkState {
@@ -66,4 +66,16 @@ export class FakeRoutes implements RouteActions {
 
 export function uplinks(...inputs: UplinkInput[]): UplinkConfig[] {
   return validateUplinks(inputs);
+}
+
+/** FakeRoutes that also show the kernel's default route, as the real route service does outside dry run. */
+export class FakeKernelRoutes extends FakeRoutes {
+  kernel: KernelRoute | null = null;
+  override async activate(uplink: UplinkConfig): Promise<void> {
+    await super.activate(uplink);
+    this.kernel = { dev: uplink.iface, gateway: uplink.gateway };
+  }
+  async readDefault(): Promise<KernelRoute | null> {
+    return this.kernel;
+  }
 }
