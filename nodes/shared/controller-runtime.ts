@@ -5,7 +5,7 @@
  * status badge, obeys the input commands, and stops everything on close.
  */
 import { ConnectionReset } from '../../lib/connections/connection-reset';
-import { DnsManager } from '../../lib/dns/dns-manager';
+import { DNS_METHODS, DnsManager, DnsMethod } from '../../lib/dns/dns-manager';
 import { EngineStatus, RouteActions } from '../../lib/engine/engine';
 import { ExecaRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
@@ -28,6 +28,8 @@ export interface ControllerNodeDef extends NodeDef {
   setupRetry?: number | string;
   /** Reset the connections of the uplink that was left after every switch (default true). */
   resetConnections?: boolean | string;
+  /** How DNS follows the active uplink (default auto). */
+  dns?: string;
 }
 
 /** What the controller needs from its surroundings; the node file passes the real ones, tests their own. */
@@ -67,6 +69,7 @@ interface ControllerConfig {
   dryRun: boolean;
   setupRetryMs: number;
   resetConnections: boolean;
+  dnsMethod: DnsMethod;
 }
 
 const NS = 'failover-controller';
@@ -98,6 +101,8 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
   if (!Number.isFinite(retry) || retry < SETUP_RETRY_RANGE.min || retry > SETUP_RETRY_RANGE.max) {
     problems.push(`setupRetry=${JSON.stringify(def.setupRetry)}: must be a number of seconds from ${SETUP_RETRY_RANGE.min} to ${SETUP_RETRY_RANGE.max}`);
   }
+  const dnsMethod = def.dns === undefined || def.dns === '' ? 'auto' : def.dns;
+  if (!(DNS_METHODS as readonly string[]).includes(dnsMethod)) problems.push(`dns=${JSON.stringify(def.dns)}: must be one of ${DNS_METHODS.join(', ')}`);
   if (problems.length > 0) return { problem: problems.join('; ') };
   let uplinks: UplinkConfig[];
   try {
@@ -112,6 +117,7 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
     setupRetryMs: retry * 1000,
     // Flows from before this option reset connections too: only an explicit false turns it off.
     resetConnections: def.resetConnections !== false && def.resetConnections !== 'false',
+    dnsMethod: dnsMethod as DnsMethod,
   };
 }
 
@@ -232,7 +238,7 @@ export class FailoverController {
     const commands = new ExecaRunner();
     const runner = new FailoverRunner({
       connections: config.resetConnections ? new ConnectionReset({ runner: commands, logger, dryRun: config.dryRun }) : undefined,
-      dns: new DnsManager({ runner: commands, logger, dryRun: config.dryRun }),
+      dns: config.dnsMethod === 'off' ? undefined : new DnsManager({ runner: commands, logger, dryRun: config.dryRun, method: config.dnsMethod }),
       uplinks: config.uplinks,
       routes: this.services.routes({ dryRun: config.dryRun, logger }).forOwner(this.node.id),
       logger,

@@ -17,6 +17,10 @@ export interface UplinkNodeDef extends NodeDef {
   reliability: string | number;
   setupTimeout: string | number;
   pinMode: string;
+  /** Comma-separated DNS servers (empty: learnt). */
+  dns?: string;
+  /** on-failure | early | standby (absent in flows from before the option: on-failure). */
+  prepare?: string;
 }
 
 export interface UplinkNode extends Node {
@@ -46,6 +50,8 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
       },
       setupTimeout: blankToUndefined(def.setupTimeout),
       pinMode: def.pinMode || undefined,
+      dns: def.dns,
+      prepare: def.prepare || undefined,
     },
   ]);
   return uplink;

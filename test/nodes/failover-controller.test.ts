@@ -34,6 +34,8 @@ interface UplinkSpec {
   targets?: string;
   interval?: number;
   setupTimeout?: number;
+  dns?: string;
+  prepare?: string;
 }
 
 function uplink(spec: UplinkSpec): FlowItem {
@@ -182,7 +184,7 @@ function ipMonitors(): number[] {
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(ppid) !== process.pid || state === 'Z') continue;
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv.join(' ') === 'ip monitor link') found.push(Number(entry));
+      if (argv.join(' ') === 'ip monitor link route') found.push(Number(entry));
     } catch {
       /* gone meanwhile */
     }
@@ -368,6 +370,9 @@ describe('failover-controller', () => {
       ['an invalid uplink', [uplink({ id: 'up1', name: 'primary', iface: 'bad/name' })], {}],
       ['the same uplink twice', [uplink({ id: 'up1', name: 'primary', iface: 'lo' })], { uplinks: ['up1', 'up1'] }],
       ['a setup retry of 0 s', [uplink({ id: 'up1', name: 'primary', iface: 'lo' })], { setupRetry: 0 }],
+      ['an unknown DNS method', [uplink({ id: 'up1', name: 'primary', iface: 'lo' })], { dns: 'dnsmasq' }],
+      ['an uplink with a bad DNS server', [uplink({ id: 'up1', name: 'primary', iface: 'lo', dns: '192.0.2.1,not-an-ip' })], {}],
+      ['an uplink with an unknown bring-up mode', [uplink({ id: 'up1', name: 'primary', iface: 'lo', prepare: 'sometimes' })], {}],
     ];
     for (const [what, uplinks, controller] of cases) {
       it(what, async () => {
