@@ -15,6 +15,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Throw CommandError on a non-zero exit (default true). */
   reject?: boolean;
+  /** Written to the command's stdin (default: no stdin at all). */
+  input?: string;
 }
 
 export interface CommandRunner {
@@ -30,7 +32,7 @@ export class ExecaRunner implements CommandRunner {
       reject: false,
       timeout: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
       env: { LC_ALL: 'C' },
-      stdin: 'ignore',
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     });
     const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
     const stdout = String(result.stdout ?? '');
