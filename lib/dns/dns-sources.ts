@@ -5,7 +5,7 @@
  * Nothing here throws: a missing file or tool is "nothing learnt".
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { CommandRunner } from '../process/runner';
 
@@ -21,6 +21,8 @@ export interface DnsSourceOptions {
   sysClassNet?: string;
   /** dhcpcd binary (default dhcpcd on PATH). */
   dhcpcdCommand?: string;
+  /** NetworkManager's nmcli (default nmcli on PATH; Raspberry Pi OS bookworm and later). */
+  nmcliCommand?: string;
 }
 
 export interface LearntServers {
@@ -109,6 +111,21 @@ async function fromDhcpcd(runner: CommandRunner, command: string, iface: string)
   }
 }
 
+/** `nmcli -g IP4.DNS device show IFACE`: the servers, one line, separated by " | ". */
+export function parseNmcliDns(text: string): string[] {
+  return [...new Set(text.split(/[|\s]+/).filter((t) => isIPv4(t)))];
+}
+
+async function fromNetworkManager(runner: CommandRunner, command: string, iface: string): Promise<LearntServers | null> {
+  try {
+    const r = await runner.run(command, ['-g', 'IP4.DNS', 'device', 'show', iface], { reject: false, timeoutMs: 3000 });
+    const servers = r.exitCode === 0 ? parseNmcliDns(r.stdout) : [];
+    return servers.length > 0 ? { servers, source: `${command} device show ${iface}` } : null;
+  } catch {
+    return null;
+  }
+}
+
 async function fromDhclient(dir: string, iface: string): Promise<LearntServers | null> {
   let names: string[];
   try {
@@ -148,6 +165,7 @@ export async function learnServers(iface: string, options: DnsSourceOptions): Pr
   if (iface.startsWith('ppp')) return fromPpp(options.pppResolvConf ?? '/etc/ppp/resolv.conf');
   return (
     (await fromDhcpcd(options.runner, options.dhcpcdCommand ?? 'dhcpcd', iface)) ??
+    (await fromNetworkManager(options.runner, options.nmcliCommand ?? 'nmcli', iface)) ??
     (await fromDhclient(options.dhclientLeaseDir ?? '/var/lib/dhcp', iface)) ??
     (await fromNetworkd(options.networkdLeaseDir ?? '/run/systemd/netif/leases', options.sysClassNet ?? '/sys/class/net', iface))
   );

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DnsManager, DnsManagerOptions, orderServers } from '../../lib/dns/dns-manager';
-import { learnServers, parseDhclientLeases, parseDhcpcdLease, parseNameserverLines, parseNetworkdLease } from '../../lib/dns/dns-sources';
+import { learnServers, parseDhclientLeases, parseDhcpcdLease, parseNameserverLines, parseNetworkdLease, parseNmcliDns } from '../../lib/dns/dns-sources';
 import { buildResolvConf, parseMountPoints } from '../../lib/dns/resolv-conf';
 import { CommandError } from '../../lib/errors';
 import { Logger } from '../../lib/log/logger';
@@ -37,13 +37,13 @@ class RecordingRunner implements CommandRunner {
   }
   /** Calls other than the read-only probing (`--version`, `dhcpcd -U`). */
   changes(): Call[] {
-    return this.calls.filter((c) => !c.argv.includes('--version') && c.argv[0] !== 'dhcpcd');
+    return this.calls.filter((c) => !c.argv.includes('--version') && c.argv[0] !== 'dhcpcd' && c.argv[0] !== 'nmcli');
   }
 }
 
 /** No dhcpcd, no resolvconf, no resolvectl on this "system". */
 const nothingInstalled = (argv: string[]): Partial<CommandResult> | undefined =>
-  ['dhcpcd', 'resolvconf', 'resolvectl'].includes(argv[0]) ? { exitCode: -1, stderr: 'not found' } : undefined;
+  ['dhcpcd', 'nmcli', 'resolvconf', 'resolvectl'].includes(argv[0]) ? { exitCode: -1, stderr: 'not found' } : undefined;
 
 class LogSink implements Logger {
   readonly lines: string[] = [];
@@ -107,6 +107,8 @@ describe('DNS sources', () => {
     assert.deepEqual(parseDhcpcdLease("ip_address=192.0.2.2\ndomain_name_servers='192.0.2.53 192.0.2.54'\ndomain_name=lan\n"), ['192.0.2.53', '192.0.2.54']);
     assert.deepEqual(parseDhcpcdLease('domain_name_servers=192.0.2.53\n'), ['192.0.2.53'], 'older dhcpcd prints it bare');
     assert.deepEqual(parseDhcpcdLease('ip_address=192.0.2.2\n'), []);
+    assert.deepEqual(parseNmcliDns('192.0.2.53 | 192.0.2.54\n'), ['192.0.2.53', '192.0.2.54'], 'NetworkManager (nmcli -g IP4.DNS)');
+    assert.deepEqual(parseNmcliDns('\n'), []);
     const leases = `lease {
   interface "eth0";
   fixed-address 192.0.2.2;
@@ -142,7 +144,7 @@ lease {
     writeFileSync(join(dir, 'leases', '7'), 'DNS=192.0.2.99\n');
     // The real runner and a dhcpcd that does not exist: "not installed" must mean "nothing learnt", not an error.
     const runner = new ExecaRunner();
-    const opts = { runner, pppResolvConf: ppp, dhclientLeaseDir: join(dir, 'dhcp'), networkdLeaseDir: join(dir, 'leases'), sysClassNet: join(dir, 'sys'), dhcpcdCommand: 'iff-no-such-dhcpcd' };
+    const opts = { runner, pppResolvConf: ppp, dhclientLeaseDir: join(dir, 'dhcp'), networkdLeaseDir: join(dir, 'leases'), sysClassNet: join(dir, 'sys'), dhcpcdCommand: 'iff-no-such-dhcpcd', nmcliCommand: 'iff-no-such-nmcli' };
     assert.deepEqual(await learnServers('ppp0', opts), { servers: ['198.51.100.53', '198.51.100.54'], source: ppp });
     assert.deepEqual(await learnServers('eth0', opts), { servers: ['192.0.2.53'], source: join(dir, 'dhcp', 'dhclient.eth0.leases') });
     assert.deepEqual(await learnServers('wlan0', opts), { servers: ['192.0.2.57'], source: join(dir, 'dhcp', 'dhclient.leases') });
@@ -152,6 +154,13 @@ lease {
     const dhcpcd = new RecordingRunner((argv) => (argv[0] === 'dhcpcd' ? { stdout: "domain_name_servers='192.0.2.60'\n" } : undefined));
     assert.deepEqual(await learnServers('eth0', { ...opts, runner: dhcpcd, dhcpcdCommand: 'dhcpcd' }), { servers: ['192.0.2.60'], source: 'dhcpcd -U eth0' });
     assert.deepEqual(dhcpcd.calls, [{ argv: ['dhcpcd', '-U', 'eth0'] }]);
+    // NetworkManager (Raspberry Pi OS bookworm) next, before the lease files.
+    const nm = new RecordingRunner((argv) => (argv[0] === 'nmcli' ? { stdout: '192.0.2.61 | 192.0.2.62\n' } : argv[0] === 'dhcpcd' ? { exitCode: 1 } : undefined));
+    assert.deepEqual(await learnServers('eth0', { ...opts, runner: nm, dhcpcdCommand: 'dhcpcd', nmcliCommand: 'nmcli' }), {
+      servers: ['192.0.2.61', '192.0.2.62'],
+      source: 'nmcli device show eth0',
+    });
+    assert.deepEqual(nm.calls.at(-1), { argv: ['nmcli', '-g', 'IP4.DNS', 'device', 'show', 'eth0'] });
   });
 
   it('the runner writes `input` to stdin (used for resolvconf -a)', async () => {
