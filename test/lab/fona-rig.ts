@@ -45,6 +45,11 @@ export async function withRig(t: TestContext, version: 1 | 2, labOptions: Parame
     t.skip(!ROOT ? 'needs root' : `missing tools: ${MISSING.join(', ')}`);
     return;
   }
+  await runRig(version, labOptions, body);
+}
+
+/** The rig without a test around it (the benchmark): the caller has checked for root and tools. */
+export async function runRig(version: 1 | 2, labOptions: Parameters<typeof NetLab.create>[0], body: (rig: Rig) => Promise<void>): Promise<void> {
   const lab = await NetLab.create(labOptions);
   try {
     const fona = FakeFona.create();

@@ -1,0 +1,83 @@
+/**
+ * How long a long-lived connection (an MQTT client, say) is cut off by an upstream failure, measured from the
+ * outside: from the fault being applied to the server upstream (in `inet`) accepting the client's new
+ * connection through the backup. It includes detection, the route change, the reset of the old uplink's
+ * connections and the client's reconnect. Without the reset the client would hang until its keep-alive.
+ *
+ * The headless service in the network lab, with the failover benchmark's settings: eth0 primary probing one
+ * target (interval 1 s, timeout 1 s, one attempt, down 3, up 3), wlan0 backup (trusted while up).
+ * Run on its own: `node dist/test/bench/connections-bench.js` (BENCH_TRIALS, default 5); needs root.
+ */
+import { NetLab, isRoot } from '../lab/netlab';
+import { RunningService, sleep, startService, waitForDefault } from '../lab/service-harness';
+import { ETH0_ADDRESS, EventLog, WLAN0_ADDRESS, addressOf, serviceProperties, startClient, startEchoServer } from '../lab/drivers/connection-rig';
+
+const PORT = 7000;
+const INTERVAL_MS = 1000;
+
+/** Per trial: ms from the upstream cut to the server seeing the client's new connection through wlan0. */
+export async function benchReconnect(trials: number): Promise<number[]> {
+  const lab = await NetLab.create({ targets: 2, wlan: true, carrier: false });
+  const samples: number[] = [];
+  let svc: RunningService | undefined;
+  let client: EventLog | undefined;
+  try {
+    const [target, serverAddress] = lab.targets;
+    const server = await startEchoServer(lab, 'inet', serverAddress, PORT);
+    svc = startService(lab, serviceProperties({ eth0Targets: [target], wlan0Targets: [], down: 3, up: 3 }));
+    await waitForDefault(lab, 'eth0');
+    client = startClient(lab, serverAddress, PORT);
+    let since = 0;
+    for (let i = 0; i < trials; i++) {
+      // Connected through eth0 (first, or again after the previous heal) before the next cut.
+      await server.waitFor((e) => e.event === 'accepted' && e.t >= since && addressOf(e.peer) === ETH0_ADDRESS, 'a connection through eth0', 15_000);
+      // Cut at phases spread over the probe round, as the failover benchmark does, so the numbers compare.
+      const phase = trials > 1 ? 0.05 + (0.9 * i) / (trials - 1) : 0.5;
+      await nextProbeRound(svc);
+      await sleep(phase * INTERVAL_MS);
+      const cutAt = Date.now();
+      await lab.cutUpstream('eth0');
+      const moved = await server.waitFor((e) => e.event === 'accepted' && e.t >= cutAt && addressOf(e.peer) === WLAN0_ADDRESS, 'the reconnect through wlan0', 30_000);
+      samples.push(moved.t - cutAt);
+      await sleep(500);
+      since = Date.now();
+      await lab.restore('eth0');
+      await waitForDefault(lab, 'eth0', 30_000);
+    }
+    return samples;
+  } finally {
+    await client?.stop();
+    await svc?.stop();
+    await lab.destroy();
+  }
+}
+
+/** Resolves just after the service logs the end of a probe round of the primary. */
+async function nextProbeRound(svc: RunningService): Promise<void> {
+  const count = (): number => svc.lines().filter((l) => l.startsWith('INFO upRoutes=')).length;
+  const before = count();
+  const deadline = Date.now() + 5000;
+  while (count() === before) {
+    if (Date.now() > deadline) throw new Error('no probe round logged within 5 s');
+    await sleep(2);
+  }
+}
+
+if (require.main === module) {
+  if (!isRoot()) {
+    console.error('connections bench: needs root (network namespaces)');
+    process.exit(2);
+  }
+  benchReconnect(Number(process.env.BENCH_TRIALS ?? 5)).then(
+    (ms) => {
+      const sorted = [...ms].sort((a, b) => a - b);
+      console.log(`upstream cut -> long-lived client reconnected through the backup (ms): ${ms.join(', ')}`);
+      console.log(`median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted[sorted.length - 1]} ms`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
