@@ -7,8 +7,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConnectionReset, ConnectionResetOptions } from '../../lib/connections/connection-reset';
 import { Logger } from '../../lib/log/logger';
-import { CommandResult, CommandRunner, RunOptions } from '../../lib/process/runner';
+import { CommandRunner } from '../../lib/process/runner';
 import { validateUplinks } from '../../lib/uplink/model';
+import { Answer, RecordingLogger, RecordingRunner } from '../support/recorders';
 
 const [ETH0, WLAN0, PPP0] = validateUplinks([
   { name: 'primary', iface: 'eth0', gateway: '192.0.2.1', targets: ['203.0.113.1'] },
@@ -34,48 +35,8 @@ const LAB_ADDRESSES = {
   wlan0: [{ local: '192.0.2.18', prefixlen: 28 }],
 };
 
-type Reply = Partial<CommandResult> | Error;
+type Reply = Answer;
 type Responder = (command: string, args: readonly string[]) => Reply;
-
-interface Call {
-  command: string;
-  args: string[];
-  options: RunOptions | undefined;
-}
-
-/** Records every command; answers through a switchboard of handlers the test sets up. */
-class RecordingRunner implements CommandRunner {
-  readonly calls: Call[] = [];
-  constructor(private readonly respond: Responder) {}
-  async run(command: string, args: readonly string[], options?: RunOptions): Promise<CommandResult> {
-    this.calls.push({ command, args: [...args], options });
-    const reply = this.respond(command, args);
-    if (reply instanceof Error) throw reply;
-    return { stdout: '', stderr: '', exitCode: 0, ...reply };
-  }
-  argsOf(command: string): string[][] {
-    return this.calls.filter((c) => c.command === command).map((c) => c.args);
-  }
-}
-
-class RecordingLogger implements Logger {
-  readonly lines: string[] = [];
-  debug(m: string): void {
-    this.lines.push(`DEBUG ${m}`);
-  }
-  info(m: string): void {
-    this.lines.push(`INFO ${m}`);
-  }
-  warn(m: string): void {
-    this.lines.push(`WARN ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`ERROR ${m}`);
-  }
-  at(level: string): string[] {
-    return this.lines.filter((l) => l.startsWith(`${level} `));
-  }
-}
 
 function enoent(command: string): Error {
   return Object.assign(new Error(`spawn ${command} ENOENT`), { code: 'ENOENT' });
@@ -94,7 +55,7 @@ interface Kernel {
  */
 function host(options: { addresses?: Record<string, AddrInfo[]>; kernel?: Kernel; conntrack?: Responder; ss?: Responder; ip?: Responder } = {}): RecordingRunner {
   const kernel = options.kernel ?? { established: [], canDestroy: true };
-  return new RecordingRunner((command, args) => {
+  return new RecordingRunner(([command, ...args]) => {
     if (command === 'ip') return options.ip ? options.ip(command, args) : { stdout: ipJson(options.addresses ?? LAB_ADDRESSES) };
     if (command === 'ss') {
       if (options.ss) return options.ss(command, args);
@@ -135,10 +96,11 @@ describe('ConnectionReset', () => {
       ['-H', '-n', '-t', '-u', 'state', 'established', ...ETH0_FILTER],
     ]);
     assert.deepEqual(runner.argsOf('conntrack'), [['-D', '--src-nat', '--reply-dst', '192.0.2.2']]);
-    for (const call of runner.calls) {
-      assert.equal(call.options?.reject, false, `${call.command} does not throw for its exit status`);
-      assert.ok((call.options?.timeoutMs ?? 0) > 0 && (call.options?.timeoutMs ?? Infinity) <= 3000, `${call.command} has a timeout`);
-    }
+    runner.calls.forEach((call, i) => {
+      const options = runner.options[i];
+      assert.equal(options?.reject, false, `${call.argv[0]} does not throw for its exit status`);
+      assert.ok((options?.timeoutMs ?? 0) > 0 && (options?.timeoutMs ?? Infinity) <= 3000, `${call.argv[0]} has a timeout`);
+    });
     assert.deepEqual(logger.at('INFO'), ['INFO Reset 1 connection(s) of eth0 (192.0.2.2) so they reconnect through wlan0']);
     assert.deepEqual(logger.at('WARN'), []);
   });
@@ -236,7 +198,7 @@ describe('ConnectionReset', () => {
     const runner = host({ addresses: { lo: [{ local: '127.0.0.1', prefixlen: 8 }], wlan0: [{ local: '192.0.2.18', prefixlen: 28 }] } });
     const logger = new RecordingLogger();
     const summary = await reset(runner, logger).afterSwitch(PPP0, WLAN0);
-    assert.deepEqual(runner.calls.map((c) => c.command), ['ip']);
+    assert.deepEqual(runner.calls.map((c) => c.argv[0]), ['ip']);
     assert.equal(summary.reset, 0);
     assert.deepEqual(logger.at('WARN'), []);
   });
@@ -245,7 +207,7 @@ describe('ConnectionReset', () => {
     const runner = host({ kernel: { established: [UPSTREAM_SOCKET], canDestroy: true } });
     const logger = new RecordingLogger();
     const summary = await reset(runner, logger, { dryRun: true }).afterSwitch(ETH0, WLAN0);
-    assert.deepEqual(runner.calls.map((c) => [c.command, ...c.args]), [['ip', '-4', '-j', 'addr', 'show']], 'only the address lookup');
+    assert.deepEqual(runner.calls.map((c) => c.argv), [['ip', '-4', '-j', 'addr', 'show']], 'only the address lookup');
     assert.deepEqual(logger.at('INFO'), [
       `INFO DRY-RUN: ss -K -H -n -t -u ${ETH0_FILTER.join(' ')}`,
       'INFO DRY-RUN: conntrack -D --src-nat --reply-dst 192.0.2.2',
@@ -254,10 +216,10 @@ describe('ConnectionReset', () => {
   });
 
   it('tool paths and the command timeout are options', async () => {
-    const runner = new RecordingRunner((command) => (command === '/sbin/ip' ? { stdout: ipJson(LAB_ADDRESSES) } : {}));
+    const runner = new RecordingRunner(([command]) => (command === '/sbin/ip' ? { stdout: ipJson(LAB_ADDRESSES) } : {}));
     await reset(runner, new RecordingLogger(), { ipCommand: '/sbin/ip', ssCommand: '/sbin/ss', conntrackCommand: '/usr/sbin/conntrack', commandTimeoutMs: 700 }).afterSwitch(ETH0, WLAN0);
-    assert.deepEqual([...new Set(runner.calls.map((c) => c.command))].sort(), ['/sbin/ip', '/sbin/ss', '/usr/sbin/conntrack']);
-    assert.ok(runner.calls.every((c) => c.options?.timeoutMs === 700));
+    assert.deepEqual([...new Set(runner.calls.map((c) => c.argv[0]))].sort(), ['/sbin/ip', '/sbin/ss', '/usr/sbin/conntrack']);
+    assert.ok(runner.options.every((o) => o?.timeoutMs === 700));
   });
 
   describe('conntrack', () => {

@@ -11,58 +11,23 @@ import { join } from 'node:path';
 import { DnsManager, DnsManagerOptions, orderServers } from '../../lib/dns/dns-manager';
 import { learnServers, parseDhclientLeases, parseDhcpcdLease, parseNameserverLines, parseNetworkdLease, parseNmcliDns } from '../../lib/dns/dns-sources';
 import { buildResolvConf, parseMountPoints } from '../../lib/dns/resolv-conf';
-import { CommandError } from '../../lib/errors';
 import { Logger } from '../../lib/log/logger';
-import { CommandResult, CommandRunner, ExecaRunner, RunOptions } from '../../lib/process/runner';
+import { CommandRunner, ExecaRunner } from '../../lib/process/runner';
 import { UplinkConfig } from '../../lib/uplink/model';
 import { tempDir } from '../fakes/fake-tools';
 import { uplinks } from '../support/fakes';
+import { Answer, RecordedCall, RecordingLogger, RecordingRunner } from '../support/recorders';
 
-interface Call {
-  argv: string[];
-  input?: string;
-}
-
-/** Records every command; answers from `answer` (default: success, no output; unknown tools: not found). */
-class RecordingRunner implements CommandRunner {
-  readonly calls: Call[] = [];
-  constructor(private readonly answer: (argv: string[]) => Partial<CommandResult> | undefined = () => undefined) {}
-  async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const argv = [command, ...args];
-    this.calls.push(options.input === undefined ? { argv } : { argv, input: options.input });
-    const a = this.answer(argv) ?? { exitCode: 0 };
-    const result: CommandResult = { stdout: a.stdout ?? '', stderr: a.stderr ?? '', exitCode: a.exitCode ?? 0 };
-    if (result.exitCode !== 0 && options.reject !== false) throw new CommandError(argv, result.exitCode, result.stderr);
-    return result;
-  }
-  /** Calls other than the read-only probing (`--version`, `dhcpcd -U`). */
-  changes(): Call[] {
+/** A runner whose `changes()` leave out the read-only probing (`--version`, `dhcpcd -U`, `nmcli`). */
+class DnsRunner extends RecordingRunner {
+  changes(): RecordedCall[] {
     return this.calls.filter((c) => !c.argv.includes('--version') && c.argv[0] !== 'dhcpcd' && c.argv[0] !== 'nmcli');
   }
 }
 
 /** No dhcpcd, no resolvconf, no resolvectl on this "system". */
-const nothingInstalled = (argv: string[]): Partial<CommandResult> | undefined =>
+const nothingInstalled = (argv: string[]): Answer =>
   ['dhcpcd', 'nmcli', 'resolvconf', 'resolvectl'].includes(argv[0]) ? { exitCode: -1, stderr: 'not found' } : undefined;
-
-class LogSink implements Logger {
-  readonly lines: string[] = [];
-  debug(m: string): void {
-    this.lines.push(`DEBUG ${m}`);
-  }
-  info(m: string): void {
-    this.lines.push(`INFO ${m}`);
-  }
-  warn(m: string): void {
-    this.lines.push(`WARNING ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`ERROR ${m}`);
-  }
-  at(level: string): string[] {
-    return this.lines.filter((l) => l.startsWith(`${level} `));
-  }
-}
 
 /** primary (eth0), wifi (wlan0), fona (ppp0) in priority order. */
 function threeUplinks(dns: { primary?: string[]; wifi?: string[]; fona?: string[] } = {}): UplinkConfig[] {
@@ -151,11 +116,11 @@ lease {
     assert.deepEqual(await learnServers('usb0', opts), { servers: ['192.0.2.99'], source: join(dir, 'leases', '7') });
     assert.equal(await learnServers('eth1', opts), null);
     // dhcpcd, where it answers, comes first.
-    const dhcpcd = new RecordingRunner((argv) => (argv[0] === 'dhcpcd' ? { stdout: "domain_name_servers='192.0.2.60'\n" } : undefined));
+    const dhcpcd = new DnsRunner((argv) => (argv[0] === 'dhcpcd' ? { stdout: "domain_name_servers='192.0.2.60'\n" } : undefined));
     assert.deepEqual(await learnServers('eth0', { ...opts, runner: dhcpcd, dhcpcdCommand: 'dhcpcd' }), { servers: ['192.0.2.60'], source: 'dhcpcd -U eth0' });
     assert.deepEqual(dhcpcd.calls, [{ argv: ['dhcpcd', '-U', 'eth0'] }]);
     // NetworkManager (Raspberry Pi OS bookworm) next, before the lease files.
-    const nm = new RecordingRunner((argv) => (argv[0] === 'nmcli' ? { stdout: '192.0.2.61 | 192.0.2.62\n' } : argv[0] === 'dhcpcd' ? { exitCode: 1 } : undefined));
+    const nm = new DnsRunner((argv) => (argv[0] === 'nmcli' ? { stdout: '192.0.2.61 | 192.0.2.62\n' } : argv[0] === 'dhcpcd' ? { exitCode: 1 } : undefined));
     assert.deepEqual(await learnServers('eth0', { ...opts, runner: nm, dhcpcdCommand: 'dhcpcd', nmcliCommand: 'nmcli' }), {
       servers: ['192.0.2.61', '192.0.2.62'],
       source: 'nmcli device show eth0',
@@ -204,9 +169,9 @@ describe('DNS file method', () => {
 
   it('regular file: written atomically (new inode, same mode), backup kept, restore puts the exact original back', async () => {
     const s = sandbox(ORIGINAL);
-    const log = new LogSink();
+    const log = new RecordingLogger();
     const list = threeUplinks({ primary: ['192.0.2.53'], fona: ['198.51.100.53'] });
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), log));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), log));
     const inode = statSync(s.path).ino;
     await dns.apply(byName(list, 'fona'), list);
     assert.equal(readFileSync(s.path, 'utf8'), '# written by ifacefailover: fona is active\nnameserver 198.51.100.53\nnameserver 192.0.2.53\nsearch lan.example\noptions edns0\n');
@@ -227,7 +192,7 @@ describe('DNS file method', () => {
     await dns.restore();
     assert.equal(readFileSync(s.path, 'utf8'), ORIGINAL);
     assert.equal(existsSync(s.backup), false, 'backup removed after a clean restore');
-    assert.deepEqual(log.at('WARNING'), []);
+    assert.deepEqual(log.at('WARN'), []);
   });
 
   it('symlink: the target is rewritten and the link stays', async () => {
@@ -238,7 +203,7 @@ describe('DNS file method', () => {
     writeFileSync(target, ORIGINAL);
     symlinkSync(target, s.path);
     const list = threeUplinks({ primary: ['192.0.2.53'], fona: ['198.51.100.53'] });
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     await dns.apply(byName(list, 'fona'), list);
     assert.ok(lstatSync(s.path).isSymbolicLink(), 'still a link');
     assert.equal(readlinkSync(s.path), target);
@@ -252,7 +217,7 @@ describe('DNS file method', () => {
     const s = sandbox(ORIGINAL);
     writeFileSync(join(s.dir, 'mountinfo'), `22 1 0:21 / / rw - ext4 /dev/root rw\n600 22 0:21 /netns/dut/resolv.conf ${s.path} rw - ext4 /dev/root rw\n`);
     const list = threeUplinks({ primary: ['192.0.2.53'] });
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     const inode = statSync(s.path).ino;
     await dns.apply(byName(list, 'primary'), list);
     assert.equal(statSync(s.path).ino, inode, 'not renamed over (that fails with EBUSY on a real bind mount)');
@@ -265,17 +230,17 @@ describe('DNS file method', () => {
   it('after a crash, the next start puts the original back before anything else', async () => {
     const s = sandbox(ORIGINAL);
     const list = threeUplinks({ primary: ['192.0.2.53'], fona: ['198.51.100.53'] });
-    const crashed = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const crashed = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     await crashed.apply(byName(list, 'fona'), list);
     assert.match(readFileSync(s.path, 'utf8'), /fona is active/);
     // The process dies here: no restore(). The next run has no server at all, so it writes nothing of its own.
-    const log = new LogSink();
-    const next = new DnsManager(s.options(new RecordingRunner(nothingInstalled), log));
+    const log = new RecordingLogger();
+    const next = new DnsManager(s.options(new DnsRunner(nothingInstalled), log));
     await next.apply(byName(threeUplinks(), 'primary'), threeUplinks());
     assert.equal(readFileSync(s.path, 'utf8'), ORIGINAL);
     assert.deepEqual(log.at('INFO'), [`INFO DNS: put back ${s.path} as it was before an earlier run that did not stop cleanly`]);
     // With servers: ours again, and its restore still ends with the true original (not the crashed run's file).
-    const third = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const third = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     await crashed.apply(byName(list, 'fona'), list);
     await third.apply(byName(list, 'primary'), list);
     assert.match(readFileSync(s.path, 'utf8'), /primary is active/);
@@ -288,7 +253,7 @@ describe('DNS file method', () => {
     const s = sandbox(ORIGINAL);
     mkdirSync(s.stateDir);
     writeFileSync(s.backup, JSON.stringify({ path: '/somewhere/else/resolv.conf', content: 'nameserver 10.9.9.9\n' }));
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     await dns.apply(byName(threeUplinks(), 'primary'), threeUplinks());
     assert.equal(readFileSync(s.path, 'utf8'), ORIGINAL);
   });
@@ -296,7 +261,7 @@ describe('DNS file method', () => {
   it('a rewrite by someone else (DHCP renewal) while we run becomes the original', async () => {
     const s = sandbox(ORIGINAL);
     const list = threeUplinks({ primary: ['192.0.2.53'] });
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     await dns.apply(byName(list, 'primary'), list);
     const renewed = 'nameserver 10.0.0.2\nsearch new.example\n';
     writeFileSync(s.path, renewed);
@@ -308,9 +273,9 @@ describe('DNS file method', () => {
 
   it('dry run: logs what it would write and changes nothing', async () => {
     const s = sandbox(ORIGINAL);
-    const log = new LogSink();
+    const log = new RecordingLogger();
     const list = threeUplinks({ primary: ['192.0.2.53'], fona: ['198.51.100.53'] });
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), log, { dryRun: true }));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), log, { dryRun: true }));
     const mtime = statSync(s.path).mtimeMs;
     await dns.apply(byName(list, 'fona'), list);
     await dns.restore();
@@ -325,8 +290,8 @@ describe('DNS file method', () => {
 
   it('no server anywhere (none configured, none learnt): nothing is touched', async () => {
     const s = sandbox(ORIGINAL);
-    const runner = new RecordingRunner(nothingInstalled);
-    const log = new LogSink();
+    const runner = new DnsRunner(nothingInstalled);
+    const log = new RecordingLogger();
     for (const method of ['file', 'auto', 'resolvconf', 'resolvectl'] as const) {
       const dns = new DnsManager(s.options(runner, log, { method }));
       const mtime = statSync(s.path).mtimeMs;
@@ -337,14 +302,14 @@ describe('DNS file method', () => {
     assert.equal(readFileSync(s.path, 'utf8'), ORIGINAL);
     assert.equal(existsSync(s.stateDir), false);
     assert.deepEqual(runner.changes(), [], 'no command that changes anything');
-    assert.deepEqual([...log.at('INFO'), ...log.at('WARNING')], []);
+    assert.deepEqual([...log.at('INFO'), ...log.at('WARN')], []);
   });
 
   it('learnt servers are used when none are configured (ppp usepeerdns)', async () => {
     const s = sandbox(ORIGINAL);
     writeFileSync(join(s.dir, 'ppp-resolv.conf'), 'nameserver 198.51.100.53\n');
     const list = threeUplinks({ primary: ['192.0.2.53'] });
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), new LogSink()));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), new RecordingLogger()));
     await dns.apply(byName(list, 'fona'), list);
     assert.match(readFileSync(s.path, 'utf8'), /^# written by ifacefailover: fona is active\nnameserver 198\.51\.100\.53\nnameserver 192\.0\.2\.53\n/);
     await dns.restore();
@@ -352,21 +317,21 @@ describe('DNS file method', () => {
 
   it('a failure is one warning, never an exception', async () => {
     const s = sandbox(ORIGINAL);
-    const log = new LogSink();
+    const log = new RecordingLogger();
     const list = threeUplinks({ primary: ['192.0.2.53'] });
     // The "file" is a directory: reading it fails.
-    const dns = new DnsManager(s.options(new RecordingRunner(nothingInstalled), log, { resolvConfPath: join(s.dir, 'etc') }));
+    const dns = new DnsManager(s.options(new DnsRunner(nothingInstalled), log, { resolvConfPath: join(s.dir, 'etc') }));
     await dns.apply(byName(list, 'primary'), list);
-    assert.equal(log.at('WARNING').length, 1);
-    assert.match(log.at('WARNING')[0], /^WARNING DNS: could not apply primary's servers: .*EISDIR/);
+    assert.equal(log.at('WARN').length, 1);
+    assert.match(log.at('WARN')[0], /^WARN DNS: could not apply primary's servers: .*EISDIR/);
   });
 });
 
 describe('DNS resolvconf and resolvectl methods', () => {
   it('resolvconf: one exclusive record with every server on stdin; deleted on restore', async () => {
     const s = sandbox();
-    const runner = new RecordingRunner();
-    const log = new LogSink();
+    const runner = new DnsRunner();
+    const log = new RecordingLogger();
     const list = threeUplinks({ primary: ['192.0.2.53', '192.0.2.54'], wifi: ['192.0.2.57'], fona: ['198.51.100.53'] });
     const dns = new DnsManager(s.options(runner, log, { method: 'resolvconf' }));
     await dns.apply(byName(list, 'fona'), list);
@@ -391,9 +356,9 @@ describe('DNS resolvconf and resolvectl methods', () => {
   it('resolvectl: the active link gets the servers, ~. and the default route; the others lose it; revert on restore', async () => {
     const s = sandbox();
     for (const iface of ['eth0', 'ppp0']) mkdirSync(join(s.dir, 'sys-class-net', iface), { recursive: true }); // no wlan0
-    const runner = new RecordingRunner();
+    const runner = new DnsRunner();
     const list = threeUplinks({ primary: ['192.0.2.53'], fona: ['198.51.100.53'] });
-    const dns = new DnsManager(s.options(runner, new LogSink(), { method: 'resolvectl' }));
+    const dns = new DnsManager(s.options(runner, new RecordingLogger(), { method: 'resolvectl' }));
     await dns.apply(byName(list, 'primary'), list);
     await dns.apply(byName(list, 'fona'), list);
     await dns.restore();
@@ -417,8 +382,8 @@ describe('DNS resolvconf and resolvectl methods', () => {
 
   it('dry run with resolvconf: the command and its stdin are logged, nothing is run', async () => {
     const s = sandbox();
-    const runner = new RecordingRunner();
-    const log = new LogSink();
+    const runner = new DnsRunner();
+    const log = new RecordingLogger();
     const list = threeUplinks({ primary: ['192.0.2.53'] });
     await new DnsManager(s.options(runner, log, { method: 'resolvconf', dryRun: true })).apply(byName(list, 'primary'), list);
     assert.deepEqual(runner.changes(), []);
@@ -427,12 +392,12 @@ describe('DNS resolvconf and resolvectl methods', () => {
 
   it('a failing command is one warning', async () => {
     const s = sandbox();
-    const log = new LogSink();
-    const runner = new RecordingRunner((argv) => (argv[0] === 'resolvconf' ? { exitCode: 1, stderr: 'resolvconf: signature mismatch' } : undefined));
+    const log = new RecordingLogger();
+    const runner = new DnsRunner((argv) => (argv[0] === 'resolvconf' ? { exitCode: 1, stderr: 'resolvconf: signature mismatch' } : undefined));
     const list = threeUplinks({ primary: ['192.0.2.53'] });
     await new DnsManager(s.options(runner, log, { method: 'resolvconf' })).apply(byName(list, 'primary'), list);
-    assert.deepEqual(log.at('WARNING'), [
-      "WARNING DNS: could not apply primary's servers: resolvconf -m 0 -x -a ifacefailover failed (exit 1): resolvconf: signature mismatch",
+    assert.deepEqual(log.at('WARN'), [
+      "WARN DNS: could not apply primary's servers: resolvconf -m 0 -x -a ifacefailover failed (exit 1): resolvconf: signature mismatch",
     ]);
   });
 });
@@ -440,12 +405,12 @@ describe('DNS resolvconf and resolvectl methods', () => {
 describe('DNS auto-detection', () => {
   const list = threeUplinks({ primary: ['192.0.2.53'] });
 
-  async function detect(answer: (argv: string[]) => Partial<CommandResult> | undefined, resolved: boolean): Promise<{ method: string | undefined; runner: RecordingRunner }> {
+  async function detect(answer: (argv: string[]) => Answer, resolved: boolean): Promise<{ method: string | undefined; runner: DnsRunner }> {
     const s = sandbox();
     if (resolved) mkdirSync(join(s.dir, 'run-systemd-resolve'));
     mkdirSync(join(s.dir, 'sys-class-net', 'eth0'), { recursive: true });
-    const runner = new RecordingRunner(answer);
-    const dns = new DnsManager(s.options(runner, new LogSink(), { method: 'auto' }));
+    const runner = new DnsRunner(answer);
+    const dns = new DnsManager(s.options(runner, new RecordingLogger(), { method: 'auto' }));
     await dns.apply(byName(list, 'primary'), list);
     return { method: dns.method, runner };
   }
