@@ -2,11 +2,11 @@
  * `failover-controller` node: keeps the default route on the best working uplink of an ordered list of
  * uplink config nodes. Output 1 carries the lifecycle (setup, teardown, connectionFailed, connected,
  * connectionRestored) and notices, output 2 one message per probe round. The behaviour lives in
- * FailoverController (nodes/shared/controller-runtime.ts); this file only wires it to Node-RED.
+ * FailoverController (failover-controller/controller.ts); this file only wires it to Node-RED.
  */
 import { missingNetCapabilities } from '../lib/service/capabilities';
-import { ControllerNodeDef, FailoverController } from './shared/controller-runtime';
-import { errorText } from './shared/errors';
+import { ControllerNodeDef, FailoverController } from './failover-controller/controller';
+import { runController } from './shared/controller';
 import type { Node, NodeAPI } from './shared/red';
 import { redLogger, sharedRouteService } from './shared/route-services';
 
@@ -25,14 +25,7 @@ export = function register(RED: NodeAPI): void {
         return () => RED.events.off('flows:started', onStarted);
       },
     });
-    this.on('input', (msg, send, done) => controller.input(msg, send, done));
-    this.on('close', (_removed: boolean, done: () => void) => {
-      void controller.close().then(done, (e: unknown) => {
-        this.error(errorText(e));
-        done();
-      });
-    });
-    controller.start();
+    runController(this, controller);
   }
   RED.nodes.registerType('failover-controller', FailoverControllerNode);
 };

@@ -2,7 +2,7 @@
  * `uplink` config node: one way to the internet (interface, gateway, targets, probe settings, pin mode),
  * validated with the core's rules when deployed; the editor validates the same fields as they are typed.
  */
-import { ConfigError } from '../lib/errors';
+import { errorMessage } from '../lib/errors';
 import type { NodeAPI } from './shared/red';
 import { UplinkNode, UplinkNodeDef, uplinkFromDef } from './shared/uplink-def';
 
@@ -14,7 +14,7 @@ export = function register(RED: NodeAPI): void {
     try {
       this.uplink = uplinkFromDef(def);
     } catch (e) {
-      this.problem = e instanceof ConfigError ? e.message : String(e);
+      this.problem = errorMessage(e);
       this.error(RED._('uplink.errors.invalid', { problem: this.problem }));
     }
   }

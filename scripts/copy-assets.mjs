@@ -6,6 +6,7 @@ import { URL } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
 // An other output folder (`node scripts/copy-assets.mjs dist-x` after `tsc --outDir dist-x`) for parallel builds.
+/* global process */
 const out = join(root, process.argv[2] ?? 'dist', 'nodes');
 for (const file of readdirSync(join(root, 'nodes'))) {
   if (file.endsWith('.html')) cpSync(join(root, 'nodes', file), join(out, file));

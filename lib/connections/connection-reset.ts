@@ -11,6 +11,7 @@
  * connect() still waiting in SYN-SENT through the old uplink; unconnected UDP sockets (servers) are never
  * in it.
  */
+import { errorMessage } from '../errors';
 import { Logger } from '../log/logger';
 import { CommandRunner } from '../process/runner';
 import { UplinkConfig } from '../uplink/model';
@@ -112,7 +113,7 @@ export class ConnectionReset {
     try {
       return await this.resetAfterSwitch(from, to);
     } catch (e) {
-      this.logger.warn(`Could not reset the connections of ${from.iface} after the switch to ${to.iface}: ${errorText(e)}`);
+      this.logger.warn(`Could not reset the connections of ${from.iface} after the switch to ${to.iface}: ${errorMessage(e)}`);
       return { reset: 0, conntrack: null, supported: this.supported };
     }
   }
@@ -138,11 +139,11 @@ export class ConnectionReset {
     // Independent of each other: run side by side, the engine is waiting to send the switch's events.
     const [reset, conntrack] = await Promise.all([
       this.destroySockets(filter).catch((e: unknown) => {
-        problems.push(errorText(e));
+        problems.push(errorMessage(e));
         return 0;
       }),
       this.flushConntrack(sourceList).catch((e: unknown) => {
-        problems.push(errorText(e));
+        problems.push(errorMessage(e));
         return null;
       }),
     ]);
@@ -271,7 +272,7 @@ export class ConnectionReset {
       const absent = r.exitCode === 127 || (r.exitCode === -1 && /\bENOENT\b/.test(r.stderr));
       return { ...r, absent };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { stdout: '', stderr: errorText(e), exitCode: -1, absent: true };
+      if ((e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { stdout: '', stderr: errorMessage(e), exitCode: -1, absent: true };
       throw e;
     }
   }
@@ -382,8 +383,4 @@ function describeFailure(command: string, args: readonly string[], r: ToolOutcom
   const output = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(0, 3).join(' ');
   const how = r.exitCode === -1 ? 'did not run to the end' : `exit ${r.exitCode}`;
   return `${command} ${args.join(' ')} failed (${how})${output ? `: ${output}` : ''}`;
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

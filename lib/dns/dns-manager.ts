@@ -5,6 +5,7 @@
  */
 import { access, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../errors';
 import { Logger } from '../log/logger';
 import { CommandRunner } from '../process/runner';
 import { UplinkConfig } from '../uplink/model';
@@ -63,7 +64,7 @@ export function orderServers(active: UplinkConfig, uplinks: readonly UplinkConfi
 type Concrete = Exclude<DnsMethod, 'auto' | 'off'>;
 
 function message(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ').trim();
+  return errorMessage(err).replace(/\s*\n\s*/g, ' ').trim();
 }
 
 export class DnsManager {

@@ -5,6 +5,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../errors';
 import { Logger } from '../log/logger';
 import { CommandRunner } from '../process/runner';
 import { UplinkConfig } from '../uplink/model';
@@ -143,7 +144,7 @@ export class ResolvectlMethod implements DnsApplier {
     for (const iface of this.touched) {
       // A link that has gone (ppp0 hung up) took its settings with it.
       if (!(await this.exists(iface))) continue;
-      await run(this.ctx, this.command, ['revert', iface]).catch((e: unknown) => failures.push(e instanceof Error ? e.message : String(e)));
+      await run(this.ctx, this.command, ['revert', iface]).catch((e: unknown) => failures.push(errorMessage(e)));
     }
     this.touched.clear();
     this.routed = undefined;

@@ -10,6 +10,7 @@
  */
 import { Clock, TimerHandle, systemClock } from './clock';
 import { FailoverEvent, SetupReason, UplinkHealth } from './events';
+import { errorMessage } from '../errors';
 import { LinkSource, LinkState } from '../linkwatch/link-watch';
 import { Logger, silentLogger } from '../log/logger';
 import { Probe, ProbeResult, allDown } from '../probes/probe';
@@ -407,7 +408,7 @@ export class FailoverEngine {
     try {
       await this.routes.pin(u.config);
     } catch (e) {
-      this.logger.error(`could not pin probes of ${u.config.name} to ${u.config.iface}: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.error(`could not pin probes of ${u.config.name} to ${u.config.iface}: ${errorMessage(e)}`);
     }
   }
 
@@ -710,7 +711,7 @@ export class FailoverEngine {
       }, this.afterSwitchMs);
     });
     const work = this.afterSwitch(from?.config ?? null, target.config).catch((e: unknown) =>
-      this.logger.error(`after the switch to ${target.config.name}: ${e instanceof Error ? e.message : String(e)}`),
+      this.logger.error(`after the switch to ${target.config.name}: ${errorMessage(e)}`),
     );
     await Promise.race([work, bound]);
     if (timer) this.clock.clearTimeout(timer);
@@ -730,7 +731,7 @@ export class FailoverEngine {
       this.kernelRoute = await this.routes.readDefault();
       return this.kernelRoute;
     } catch (e) {
-      this.logger.warn(`could not read the default route: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.warn(`could not read the default route: ${errorMessage(e)}`);
       return undefined;
     }
   }
@@ -765,7 +766,7 @@ export class FailoverEngine {
       await this.activateRoute(active);
       restored = true;
     } catch (e) {
-      this.logger.error(`could not put the default route back on ${active.config.name}: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.error(`could not put the default route back on ${active.config.name}: ${errorMessage(e)}`);
     }
     this.emit({
       ...this.base(active),
@@ -787,7 +788,7 @@ export class FailoverEngine {
     try {
       await this.activateRoute(target);
     } catch (e) {
-      this.emit({ ...this.base(target), type: 'switchFailed', error: e instanceof Error ? e.message : String(e) });
+      this.emit({ ...this.base(target), type: 'switchFailed', error: errorMessage(e) });
       if (!announceSetup) this.teardown(target);
       return false;
     }

@@ -10,6 +10,7 @@
  * unexported when the last driver using it closes.
  */
 import { createRequire } from 'node:module';
+import { errorMessage } from '../errors';
 import { sleep } from '../process/command';
 import { GPIO_PERMISSION_FIX, GpioDriver, GpioError, GpioValue, OperationTracker } from './gpio';
 
@@ -51,7 +52,7 @@ export function loadRpiGpio(): RpiGpioModule {
 export function rpiGpioError(e: unknown, pin: number): GpioError {
   if (e instanceof GpioError) return e;
   const err = e as NodeJS.ErrnoException;
-  const message = err instanceof Error ? err.message : String(e);
+  const message = errorMessage(e);
   switch (err.code) {
     case 'EACCES':
     case 'EPERM':
@@ -104,7 +105,7 @@ export class RpiGpioDriver implements GpioDriver {
     } catch (e) {
       throw new GpioError(
         'NO_DRIVER',
-        `rpi-gpio could not be loaded (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); its native epoll addon must match this Node.js: ` +
+        `rpi-gpio could not be loaded (${errorMessage(e).split('\n')[0]}); its native epoll addon must match this Node.js: ` +
           `reinstall the package here, or use the libgpiod driver`,
       );
     }

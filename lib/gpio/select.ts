@@ -8,6 +8,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../errors';
 import { findOnPath } from '../process/command';
 import { GpioDriver, GpioDriverChoice, GpioError, LIBGPIOD_INSTALL } from './gpio';
 import { LibgpiodDriver } from './libgpiod';
@@ -114,7 +115,7 @@ export async function openGpio(options: OpenGpioOptions = {}): Promise<OpenedGpi
     try {
       return { driver: RpiGpioDriver.open({ load: options.loadRpiGpio }), reason: 'auto: a sysfs gpiochip has base 0, rpi-gpio' };
     } catch (e) {
-      rpiReason = e instanceof Error ? e.message : String(e);
+      rpiReason = errorMessage(e);
     }
   }
   const missing = await missingTools(options);

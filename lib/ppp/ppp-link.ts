@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
+import { errorMessage } from '../errors';
 import { LinkSource, LinkState } from '../linkwatch/link-watch';
 import { Logger, silentLogger } from '../log/logger';
 import { ChildExit, CommandOutcome, ManagedChild, abortReason, describeOutcome, runCommand } from '../process/command';
@@ -303,7 +304,7 @@ export class PppLink extends EventEmitter {
       this.emit('up', event);
       return event;
     } catch (e) {
-      const error = e instanceof PppError ? e : new PppError('start-failed', e instanceof Error ? e.message : String(e));
+      const error = e instanceof PppError ? e : new PppError('start-failed', errorMessage(e));
       if (abort.signal.aborted) {
         // stop() or close() took over: they hang up and report.
         this.setPhase('down');

@@ -10,32 +10,30 @@
  *
  * Routes keep file order (the first route key seen is the primary), unlike the original, which
  * kept them in a dict. Python pickles are never loaded: a handler is recognised by its file name
- * and a verifier is always our ICMP probe. Every problem is collected first, then one ConfigError
- * is thrown whose lines read `FILE:LINE: uplink "primary" gateway="...": why`.
+ * and a verifier is always our ICMP probe. Handlers come out as typed specs (handler-specs.ts), the
+ * only parse of their options. Every problem is collected first, then one ConfigError is thrown whose
+ * lines read `FILE:LINE: uplink "primary" gateway="...": why`.
+ *
+ * Input that could be read two ways is refused rather than guessed at, each with file and line: a
+ * file over 1 MiB or a line over 4096 characters (before any parsing), a control character or Unicode
+ * line separator anywhere (raw or from a Python escape; some readers split lines at a CR or U+2028,
+ * properties-reader drops such a line), and a key set twice.
  *
  * The values come from the `properties-reader` package. It only knows the `key=value` form, turns
  * a line without "=" into a key with an empty value, treats `[name]` lines as section prefixes,
  * ends a key at "#", and reports no line numbers; so the raw text is scanned first: each accepted
  * line is handed to properties-reader as `key=value`, and malformed lines are reported instead.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { propertiesReader } from 'properties-reader';
-import { ConfigError, ConfigIssue } from '../errors';
+import { ConfigError, ConfigIssue, quoteValue } from '../errors';
 import { PinMode, UplinkConfig, UplinkInput, validateUplinks } from '../uplink/model';
-import { parseFonaKwargs } from '../service/fona-kwargs';
-import { parseHttpKwargs } from '../service/http-kwargs';
 import { DNS_METHODS, DnsMethod } from '../dns/dns-manager';
+import { HANDLER_KINDS, HandlerSpec, parseHandlerSpec } from './handler-specs';
 import { isPyDict, parsePythonLiteral, PyDict, PyLiteralError, PyTuple, PyValue } from './python-literal';
 
-export type HandlerKind = 'log' | 'http' | 'fona' | 'unknown';
-
-export interface HandlerSpec {
-  kind: HandlerKind;
-  /** The pickle path as written in the file; it is never opened. */
-  path: string;
-  kwargs: Record<string, PyValue>;
-}
+export type { HandlerKind, HandlerSpec } from './handler-specs';
 
 export interface PropertiesRoute {
   uplink: UplinkConfig;
@@ -92,11 +90,6 @@ const MISPLACED: Readonly<Record<string, string>> = {
   delay: 'verifierDelay',
 };
 
-const HANDLER_KINDS: Readonly<Record<string, HandlerKind>> = {
-  'logHandler.pkl': 'log',
-  'httpHandler.pkl': 'http',
-  'fonaRaspberryPiHandler.pkl': 'fona',
-};
 const ICMP_VERIFIER = 'icmpRouteVerifier.pkl';
 
 /**
@@ -104,6 +97,34 @@ const ICMP_VERIFIER = 'icmpRouteVerifier.pkl';
  * not exported there; a unit test checks the model still accepts it). verifierDelay=0 becomes this.
  */
 export const MIN_VERIFIER_DELAY = 0.1;
+
+/** Largest file read (the guide's is 3 KB): a bigger one is refused before it is parsed. */
+export const MAX_FILE_BYTES = 1024 * 1024;
+/** Longest line (the guide's longest is about 260 characters): a longer one is refused before it is parsed. */
+export const MAX_LINE_LENGTH = 4096;
+/** Control characters but TAB (C0, DEL, C1), and the Unicode line and paragraph separators. */
+const CONTROL_CHARACTER = /(?!\t)[\p{Cc}\u2028\u2029]/u;
+const CHARACTER_NAMES: Readonly<Record<string, string>> = {
+  '\0': 'NUL',
+  '\b': 'backspace',
+  '\n': 'line feed',
+  '\v': 'vertical tab',
+  '\f': 'form feed',
+  '\r': 'carriage return',
+  '\x1b': 'escape',
+  '\x7f': 'delete',
+  '\x85': 'next line',
+  '\u2028': 'line separator',
+  '\u2029': 'paragraph separator',
+};
+/** Beyond this, a word is no typo of a known one: no suggestion (and no quadratic edit distance). */
+const MAX_TYPO_LENGTH = 64;
+
+/** "U+000D, carriage return" */
+function characterName(c: string): string {
+  const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  return Object.hasOwn(CHARACTER_NAMES, c) ? `${code}, ${CHARACTER_NAMES[c]}` : code;
+}
 
 interface RawEntry {
   key: string;
@@ -133,6 +154,7 @@ function distance(a: string, b: string): number {
 }
 
 function closest(word: string, candidates: readonly string[], maxDistance: number): string | undefined {
+  if (word.length > MAX_TYPO_LENGTH) return undefined;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
@@ -171,16 +193,40 @@ interface ScanResult {
   normalised: string;
 }
 
-/** Line scan: comments, separators, malformed lines and line numbers. */
+/**
+ * Line scan: comments, separators, malformed lines, line numbers, and what is refused before any value is
+ * parsed (overlong lines, control characters, a key set twice).
+ */
 function scan(text: string, file: string): ScanResult {
   const entries: RawEntry[] = [];
   const issues: ConfigIssue[] = [];
   const out: string[] = [];
-  const lines = text.split('\n');
+  const firstLine = new Map<string, number>();
+  // A byte order mark is an encoding detail, not part of the first key.
+  const lines = (text.startsWith('\ufeff') ? text.slice(1) : text).split('\n');
   lines.forEach((rawLine, index) => {
     const line = index + 1;
-    const trimmed = rawLine.trim();
     out.push('');
+    // CRLF files: the CR before each LF ends the line; any other CR is a control character inside it.
+    const content = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    if (content.length > MAX_LINE_LENGTH) {
+      issues.push({ field: 'line', value: content, message: `is ${content.length} characters long: a line may have at most ${MAX_LINE_LENGTH}`, file, line });
+      return;
+    }
+    const bad = CONTROL_CHARACTER.exec(content);
+    if (bad) {
+      const sep = content.search(/[=:]/);
+      const key = sep >= 0 && sep < bad.index ? content.slice(0, sep).trim() : '';
+      issues.push({
+        field: key || 'line',
+        value: key ? content.slice(sep + 1).replace(/^[ \t]+|[ \t]+$/g, '') : content,
+        message: `contains a control character at column ${bad.index + 1} (${characterName(bad[0])}): a value must be plain text on one line`,
+        file,
+        line,
+      });
+      return;
+    }
+    const trimmed = content.trim();
     if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith('!')) return;
     const sep = trimmed.search(/[=:]/);
     if (sep < 0) {
@@ -198,6 +244,13 @@ function scan(text: string, file: string): ScanResult {
       issues.push({ field: key, value, message: 'unknown key: keys contain no spaces, "#" or "!"', file, line });
       return;
     }
+    const first = firstLine.get(key);
+    if (first !== undefined) {
+      // The original used the last one without a word; which one the user meant cannot be told.
+      issues.push({ field: key, value, message: `is set twice, on lines ${first} and ${line}: each key may be set once`, file, line });
+      return;
+    }
+    firstLine.set(key, line);
     entries.push({ key, value, line });
     out[index] = `${key}=${value}`;
   });
@@ -234,11 +287,23 @@ function items(value: PyValue[] | PyTuple): PyValue[] {
   return Array.isArray(value) ? value : value.items;
 }
 
+/** The first control character in any string or dict key of a parsed literal (escapes such as \\n make them). */
+function controlCharacterIn(value: PyValue): string | undefined {
+  if (typeof value === 'string') return CONTROL_CHARACTER.exec(value)?.[0];
+  const children = Array.isArray(value) ? value : value instanceof PyTuple ? value.items : isPyDict(value) ? Object.entries(value).flat() : [];
+  for (const child of children) {
+    const found = controlCharacterIn(child);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** Parses a route's Python literal property; pushes an issue and returns undefined if it is not one. */
 function literal(draft: RouteDraft, prop: RouteProperty, file: string, issues: ConfigIssue[]): PyValue | undefined {
   const entry = draft.props.get(prop)!;
+  let parsed: PyValue;
   try {
-    return parsePythonLiteral(entry.value);
+    parsed = parsePythonLiteral(entry.value);
   } catch (err) {
     if (!(err instanceof PyLiteralError)) throw err;
     issues.push({
@@ -251,6 +316,19 @@ function literal(draft: RouteDraft, prop: RouteProperty, file: string, issues: C
     });
     return undefined;
   }
+  const control = controlCharacterIn(parsed);
+  if (control !== undefined) {
+    issues.push({
+      uplink: draft.name,
+      field: prop,
+      value: entry.value,
+      message: `has a string with a control character (${characterName(control)}, from an escape): strings must be plain text on one line`,
+      file,
+      line: entry.line,
+    });
+    return undefined;
+  }
+  return parsed;
 }
 
 interface Built {
@@ -328,7 +406,7 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
   const verifier = props.get('verifier');
   if (verifier && verifier.value !== '' && posix.basename(verifier.value) !== ICMP_VERIFIER) {
     warnings.push(
-      `${at('verifier')}: route "${draft.name}" verifier ${JSON.stringify(verifier.value)} is not the ICMP verifier (${ICMP_VERIFIER}); pickles are not loaded, ICMP echo probes are used`,
+      `${at('verifier')}: route "${draft.name}" verifier ${quoteValue(verifier.value)} is not the ICMP verifier (${ICMP_VERIFIER}); pickles are not loaded, ICMP echo probes are used`,
     );
   }
 
@@ -411,30 +489,20 @@ function buildHandlers(draft: RouteDraft, file: string, issues: ConfigIssue[], w
     );
     return [];
   }
-  return paths.map((path, i) => {
-    const base = posix.basename(path.trim());
-    const kind = Object.hasOwn(HANDLER_KINDS, base) ? HANDLER_KINDS[base] : 'unknown';
-    if (kind === 'fona') {
-      // The FONA handler drives hardware: its options are checked now, with this file's line.
-      for (const problem of parseFonaKwargs(kwargs[i]).issues) {
-        issue(`handlerKwargs.${problem.field}`, problem.value, problem.message, kwargsEntry!.line);
-      }
-    }
-    if (kind === 'http') {
-      // The HTTP handler's options are checked now too: a bad url or auth would only show at the first failover.
-      const checked = parseHttpKwargs(kwargs[i]);
-      for (const problem of checked.issues) {
-        issue(`handlerKwargs.${problem.field}`, problem.value, problem.message, kwargsEntry!.line);
-      }
-      for (const warning of checked.warnings) warnings.push(`${file}:${kwargsEntry!.line}: route "${draft.name}" ${warning}`);
-    }
-    if (kind === 'unknown') {
+  const specs: HandlerSpec[] = [];
+  paths.forEach((path, i) => {
+    const line = kwargsEntry!.line;
+    const parsed = parseHandlerSpec(path, kwargs[i], draft.name, line);
+    for (const problem of parsed.issues) issue(`handlerKwargs.${problem.field}`, problem.value, problem.message, line);
+    for (const warning of parsed.warnings) warnings.push(`${file}:${line}: route "${draft.name}" ${warning}`);
+    if (parsed.spec?.kind === 'unknown') {
       warnings.push(
-        `${file}:${handlersEntry!.line}: route "${draft.name}" handler ${JSON.stringify(path)} is not one of ${Object.keys(HANDLER_KINDS).join(', ')}: its behaviour cannot be loaded (pickles are never opened)`,
+        `${file}:${handlersEntry!.line}: route "${draft.name}" handler ${quoteValue(path)} is not one of ${Object.keys(HANDLER_KINDS).join(', ')}: its behaviour cannot be loaded (pickles are never opened)`,
       );
     }
-    return { kind, path, kwargs: kwargs[i] };
+    if (parsed.spec) specs.push(parsed.spec);
   });
+  return specs;
 }
 
 /** Which property a field of the uplink model comes from. */
@@ -483,22 +551,18 @@ function locateModelIssue(issue: ConfigIssue, draft: RouteDraft | undefined, fil
 
 /** Parses the text of an ifacefailover.properties file; throws ConfigError listing every problem. */
 export function parseServiceProperties(text: string, file: string): ServiceProperties {
+  if (Buffer.byteLength(text) > MAX_FILE_BYTES) throw new ConfigError([tooLarge(file)]);
   const { entries: scanned, issues, normalised } = scan(text, file);
   const warnings: string[] = [];
 
-  const lines = new Map<string, number[]>();
-  for (const e of scanned) lines.set(e.key, [...(lines.get(e.key) ?? []), e.line]);
-
-  // properties-reader: raw string values in first-seen key order, the last duplicate winning.
-  const reader = propertiesReader().read(normalised);
+  // properties-reader gives the raw string values. Every key the scan accepted must come back: a line it
+  // skipped would otherwise vanish without a word (it did for a stray CR before the scan refused those).
+  const read = new Map(propertiesReader().read(normalised).entries());
   const entries: RawEntry[] = [];
-  for (const [key, value] of reader.entries()) {
-    const seen = lines.get(key) ?? [0];
-    const line = seen[seen.length - 1];
-    if (seen.length > 1) {
-      warnings.push(`${file}:${line}: ${key} is also set on line ${seen.slice(0, -1).join(', ')}; the last one (line ${line}) is used`);
-    }
-    entries.push({ key, value, line });
+  for (const e of scanned) {
+    const value = read.get(e.key);
+    if (typeof value === 'string') entries.push({ key: e.key, value, line: e.line });
+    else issues.push({ field: e.key, value: e.value, message: 'could not be read as a "key=value" line', file, line: e.line });
   }
 
   let logProperties: string | undefined;
@@ -507,7 +571,6 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
   let dnsMethod: DnsMethod = 'auto';
   const drafts = new Map<string, RouteDraft>();
   for (const { key, value, line } of entries) {
-    const firstLine = lines.get(key)?.[0] ?? line;
     if (key === 'log.properties') {
       logProperties = value;
     } else if (key === 'failover.pinMode') {
@@ -537,7 +600,7 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
         const name = parts[1];
         let draft = drafts.get(name);
         if (!draft) {
-          draft = { name, line: firstLine, props: new Map() };
+          draft = { name, line, props: new Map() };
           drafts.set(name, draft);
         }
         draft.props.set(parts[2] as RouteProperty, { value, line });
@@ -564,10 +627,16 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
       uplinks = validateUplinks(built.map((b) => b.input));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
+      // The model names an uplink by its name, or "#N" without one: one map instead of a search per issue.
+      const routeIndex = new Map<string, number>();
+      order.forEach((d, i) => routeIndex.set(d.name, i));
+      order.forEach((_, i) => {
+        if (!routeIndex.has(`#${i + 1}`)) routeIndex.set(`#${i + 1}`, i);
+      });
       for (const issue of err.issues) {
-        const index = order.findIndex((d, i) => d.name === issue.uplink || issue.uplink === `#${i + 1}`);
-        if (index >= 0 && built[index].reported.has(issue.field)) continue;
-        issues.push(locateModelIssue(issue, order[index], file));
+        const index = issue.uplink === undefined ? undefined : routeIndex.get(issue.uplink);
+        if (index !== undefined && built[index].reported.has(issue.field)) continue;
+        issues.push(locateModelIssue(issue, index === undefined ? undefined : order[index], file));
       }
     }
   }
@@ -583,18 +652,42 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
   const routes = order.map((draft, i) => ({ uplink: uplinks[i], handlers: built[i].handlers, line: draft.line }));
   // Warnings read "FILE:LINE: ..."; present them in line order like the errors.
   const lineOf = (w: string): number => Number(/^:(\d+):/.exec(w.slice(file.length))?.[1] ?? Infinity);
-  warnings.sort((a, b) => lineOf(a) - lineOf(b));
-  const result: ServiceProperties = { file, pinMode, resetConnections, dnsMethod, routes, warnings };
+  const inLineOrder = warnings
+    .map((text, i) => ({ text, line: lineOf(text), i }))
+    .sort((a, b) => a.line - b.line || a.i - b.i)
+    .map((w) => w.text);
+  const result: ServiceProperties = { file, pinMode, resetConnections, dnsMethod, routes, warnings: inLineOrder };
   if (logProperties !== undefined) result.logProperties = logProperties;
   return result;
 }
 
-/** Reads and parses an ifacefailover.properties file; a missing or unreadable file is a ConfigError naming it. */
+function tooLarge(file: string): ConfigIssue {
+  return { field: 'file', value: file, message: `is larger than ${MAX_FILE_BYTES} bytes (1 MiB), the most a properties file may have`, file };
+}
+
+/**
+ * Reads and parses an ifacefailover.properties file; a missing, unreadable or oversized file is a ConfigError
+ * naming it. At most MAX_FILE_BYTES + 1 bytes are ever read, so /dev/zero or a 2 GB file costs nothing.
+ */
 export async function loadServiceProperties(file: string): Promise<ServiceProperties> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(MAX_FILE_BYTES + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+        length += bytesRead;
+        if (bytesRead === 0 || length === buffer.length) break;
+      }
+      if (length > MAX_FILE_BYTES) throw new ConfigError([tooLarge(file)]);
+      text = buffer.toString('utf8', 0, length);
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'does not exist' : e.code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read (${e.code ?? e.message})`;
     throw new ConfigError([{ field: 'file', value: file, message: why, file }]);

@@ -15,7 +15,6 @@ import { ServiceProperties } from '../properties/ifacefailover-properties';
 import { RouteService } from '../routes/route-service';
 import { FailoverRunner } from './failover-runner';
 import { FonaHandler } from './fona-handler';
-import { parseFonaKwargs } from './fona-kwargs';
 import { HttpHandlers } from './http-handler';
 import { logHandlerLine } from './log-handler';
 
@@ -69,11 +68,8 @@ export class FailoverService {
     for (const route of properties.routes) {
       for (const handler of route.handlers) {
         if (handler.kind !== 'fona') continue;
-        // The properties reader has checked these options already (with file and line).
-        const { settings, issues } = parseFonaKwargs(handler.kwargs);
-        if (!settings) throw new Error(`route ${route.uplink.name}: fona handler: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
         this.fonaHandlers.push(
-          new FonaHandler({ uplink: route.uplink, settings, links: this.runner.links, logger: this.logger, dryRun: options.dryRun }),
+          new FonaHandler({ uplink: route.uplink, settings: handler.settings, links: this.runner.links, logger: this.logger, dryRun: options.dryRun }),
         );
       }
     }
@@ -139,8 +135,7 @@ export class FailoverService {
     }
     for (const handler of route?.handlers ?? []) {
       if (handler.kind !== 'log') continue;
-      const name = typeof handler.kwargs.name === 'string' ? handler.kwargs.name : event.uplink;
-      const line = logHandlerLine(event, name);
+      const line = logHandlerLine(event, handler.name);
       if (line) this.logger.info(line);
     }
   }

@@ -15,9 +15,8 @@
 import { FailoverEvent, LifecycleEventType } from '../engine/events';
 import { Logger } from '../log/logger';
 import { HttpNotifier } from '../notify/http-notifier';
-import type { HandlerSpec } from '../properties/ifacefailover-properties';
-import type { PyValue } from '../properties/python-literal';
-import { HTTP_SUFFIX_KWARGS, HttpSettings, parseHttpKwargs } from './http-kwargs';
+import type { HandlerSpec } from '../properties/handler-specs';
+import { HTTP_SUFFIX_KWARGS, HttpSettings } from '../properties/http-kwargs';
 
 export interface HttpHandler {
   /** The route (uplink) whose events it posts. */
@@ -59,18 +58,16 @@ export function eventBody(event: Extract<FailoverEvent, { type: LifecycleEventTy
 }
 
 /**
- * The httpHandler of route `routeName`. kwargs are the handler's handlerKwargs (checked by the properties
- * reader already; here a bad one throws). Without `notifier` the handler has its own queue.
+ * The httpHandler of route `routeName`, from its spec (or any HttpSettings, e.g. parseHttpKwargs's); the
+ * properties reader has checked them. Without `notifier` the handler has its own queue.
  */
 export function createHttpHandler(
-  kwargs: Readonly<Record<string, PyValue>>,
+  settings: Readonly<HttpSettings>,
   routeName: string,
   logger: Logger,
   notifier?: HttpNotifier,
   options: HttpHandlerOptions = {},
 ): HttpHandler {
-  const { settings, issues } = parseHttpKwargs(kwargs);
-  if (!settings) throw new Error(`route ${routeName}: http handler: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
   const queue = notifier ?? new HttpNotifier({ logger });
   return {
     route: routeName,
@@ -125,7 +122,7 @@ export class HttpHandlers {
     for (const route of routes) {
       for (const handler of route.handlers) {
         if (handler.kind !== 'http') continue;
-        this.handlers.push(createHttpHandler(handler.kwargs, route.uplink.name, options.logger, this.notifier, options));
+        this.handlers.push(createHttpHandler(handler, route.uplink.name, options.logger, this.notifier, options));
       }
     }
   }

@@ -17,6 +17,11 @@ export type PrepareMode = 'on-failure' | 'early' | 'standby';
 export const PREPARE_MODES: readonly PrepareMode[] = ['on-failure', 'early', 'standby'];
 /** Most DNS servers one uplink may list. */
 export const MAX_DNS_SERVERS = 8;
+/**
+ * Most targets one uplink may probe. Every round pings each of them (with retries), so thousands of
+ * targets would make a round outlast its interval and delay a stop by seconds; a handful is plenty.
+ */
+export const MAX_TARGETS = 64;
 
 export interface ProbeSettings {
   /** Seconds from the start of one probe round to the start of the next. */
@@ -85,6 +90,26 @@ export function isValidInterfaceName(name: string): boolean {
 
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Longest display name (e.g. the name a log handler writes into its lines). */
+export const MAX_DISPLAY_NAME_LENGTH = 64;
+/** Not printable: control and format characters (tabs, newlines, bidi overrides) and line/paragraph separators. */
+const NOT_PRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/u;
+
+/**
+ * Why `text` cannot be a display name, or undefined if it can: 1-64 printable characters on one line.
+ * A newline in a name written into log lines would forge whole lines (`INFO Connected to FAKE`).
+ */
+export function displayNameProblem(text: string): string | undefined {
+  if (text.trim() === '') return 'must not be empty';
+  if (text.length > MAX_DISPLAY_NAME_LENGTH) return `must be at most ${MAX_DISPLAY_NAME_LENGTH} characters (it has ${text.length})`;
+  const bad = NOT_PRINTABLE.exec(text);
+  if (bad) {
+    const code = `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    return `must be printable characters on one line: ${code} at position ${bad.index + 1} is not`;
+  }
+  return undefined;
+}
+
 interface NumberRule {
   min: number;
   max: number;
@@ -124,12 +149,19 @@ function checkNumber(
   return n;
 }
 
-/** A comma-separated string or an array of IPv4 addresses (targets, DNS servers), each once. */
-function parseAddressList(issues: ConfigIssue[], uplink: string, field: string, value: unknown, max = Infinity): string[] {
+/**
+ * A comma-separated string or an array of IPv4 addresses (targets, DNS servers), each once. More than `max`
+ * is one issue, found before any address is looked at, so a list of 100 000 costs one split and no more.
+ */
+function parseAddressList(issues: ConfigIssue[], uplink: string, field: string, value: unknown, max: number, what: string): string[] {
   if (value === undefined || value === null || value === '') return [];
-  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? (value as unknown[]) : undefined;
   if (!list) {
     issues.push({ uplink, field, value, message: 'must be a list of IPv4 addresses' });
+    return [];
+  }
+  if (list.length > max) {
+    issues.push({ uplink, field, value, message: `lists ${list.length} addresses: at most ${max} ${what} per uplink` });
     return [];
   }
   const addresses: string[] = [];
@@ -145,7 +177,6 @@ function parseAddressList(issues: ConfigIssue[], uplink: string, field: string, 
       addresses.push(t);
     }
   }
-  if (addresses.length > max) issues.push({ uplink, field, value: addresses.length, message: `lists more than ${max} addresses` });
   return addresses;
 }
 
@@ -174,7 +205,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   } else {
     issues.push({ uplink: label, field: 'gateway', value: input.gateway, message: 'must be an IPv4 address, or none / 0.0.0.0 for a point-to-point device' });
   }
-  const targets = parseAddressList(issues, label, 'targets', input.targets);
+  const targets = parseAddressList(issues, label, 'targets', input.targets, MAX_TARGETS, 'targets');
   const probeIn = input.probe ?? {};
   const probe = {} as ProbeSettings;
   for (const key of Object.keys(PROBE_RULES) as (keyof ProbeSettings)[]) {
@@ -193,7 +224,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   else if (input.pinMode !== undefined && input.pinMode !== null && input.pinMode !== '') {
     issues.push({ uplink: label, field: 'pinMode', value: input.pinMode, message: 'must be "policy" or "host-route"' });
   }
-  const dns = parseAddressList(issues, label, 'dns', input.dns, MAX_DNS_SERVERS);
+  const dns = parseAddressList(issues, label, 'dns', input.dns, MAX_DNS_SERVERS, 'DNS servers');
   let prepare: PrepareMode = 'on-failure';
   if ((PREPARE_MODES as readonly unknown[]).includes(input.prepare)) prepare = input.prepare as PrepareMode;
   else if (input.prepare !== undefined && input.prepare !== null && input.prepare !== '') {

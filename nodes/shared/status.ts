@@ -4,8 +4,20 @@
  */
 import type { Node } from './red';
 
+export type BadgeKind = 'ok' | 'working' | 'warning' | 'error' | 'inactive';
+
+/** A badge to show later (one an InputError carries). */
+export interface Badge {
+  kind: BadgeKind;
+  text: string;
+}
+
 export class StatusBadge {
   constructor(private readonly node: Node) {}
+
+  show(badge: Badge): void {
+    this[badge.kind](badge.text);
+  }
 
   ok(text: string): void {
     this.node.status({ fill: 'green', shape: 'dot', text });

@@ -625,6 +625,8 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       made['uplink'] = await page.locator('#node-input-uplink').inputValue();
       assert.match(made['uplink'], /^[0-9a-f]{16}$/, 'the new uplink is selected');
       await page.check('#node-input-dryRun');
+      // the uplink ends up on loopback: route-switch refuses lo unless told otherwise
+      await page.check('#node-input-allowAnyIface');
       await closeNode(page);
       const badUplink = await validity(page, made['uplink']);
       assert.equal(badUplink.valid, false, 'the uplink config node is invalid');
@@ -757,6 +759,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         { iface: 'lo', gateway: '', targets: '127.0.0.1' },
       );
       assert.equal(byId(made['switch'])['dryRun'], true);
+      assert.equal(byId(made['switch'])['allowAnyIface'], true);
       assert.equal(byId(made['switch'])['uplink'], made['uplink']);
       assert.equal(byId(made['verifier'])['pin'], false);
       assert.equal(byId(made['verifier'])['targets'], '127.0.0.1');

@@ -1,7 +1,8 @@
 /**
  * route-switch in the host namespace, always with dry run: it reads the host's default route (a real
  * `ip -j route show default`) and only logs the replace, so the host's routing is never changed (asserted).
- * Real switching, and ip's own errors, are proven in the lab (test/lab/route-nodes.test.ts).
+ * Real switching, and ip's own errors, are proven in the lab (test/lab/route-nodes.test.ts). The link-type
+ * rules are checked on the controller alone, with fake services.
  *
  * RED._ is wrapped to echo its parameters after the key, so tests assert the i18n key and the values.
  */
@@ -12,6 +13,8 @@ import type { NodeMessage } from 'node-red';
 import { initHelper, ourNode } from '../support/red-helper';
 import { Sink, echoingParams, keyOf, logged as calls, paramsOf, sink as sinkAt, statuses } from '../support/node-sink';
 import { FlowNode, nodeFlow, serverHooks, uplinkConfig } from '../support/flows';
+import { RouteSwitchController, RouteSwitchServices } from '../../nodes/route-switch/controller';
+import type { UplinkConfig } from '../../lib/uplink/model';
 
 /** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
 const helper = initHelper();
@@ -43,9 +46,10 @@ function expectedReplaced(): Payload['replaced'] {
 
 const WAN = uplinkConfig('u-wan', 'wan', 'eth9', '198.51.100.1', '');
 const BACKUP = uplinkConfig('u-backup', 'backup', 'wwan9', '', '');
+const LOOPBACK = uplinkConfig('u-lo', 'loop', 'lo', '', '');
 
 function flow(sw: Record<string, unknown> = {}): FlowNode[] {
-  return nodeFlow({ id: 's', type: 'route-switch', name: '', uplink: '', dryRun: true, ...sw }, ['out'], [WAN, BACKUP]);
+  return nodeFlow({ id: 's', type: 'route-switch', name: '', uplink: '', dryRun: true, ...sw }, ['out'], [WAN, BACKUP, LOOPBACK]);
 }
 
 /** Messages arriving at a helper node, from the moment this is called. */
@@ -193,5 +197,127 @@ describe('route-switch (host namespace, dry run only)', () => {
     const out = sink('out');
     s.receive({});
     assert.deepEqual((await out.next()).payload.route, { dev: 'wwan9', gateway: null });
+  });
+
+  it('loopback is refused without "Any interface": msg.uplink or the configured uplink, an error naming lo and the setting, no command', async () => {
+    await helper.load(nodes, flow());
+    const s = helper.getNode('s');
+    const out = sink('out');
+    const caught = sink('caught');
+    s.receive({ uplink: { iface: 'lo' }, topic: 'loop' });
+    const m = await caught.next();
+    assert.equal(keyOf(m.error?.message), 'route-switch.errors.notUplink');
+    assert.deepEqual(paramsOf(m.error?.message), { iface: 'lo', kind: 'loopback' });
+    assert.equal(m.topic, 'loop');
+    const last = statuses(s).at(-1);
+    assert.deepEqual([last?.fill, last?.shape, keyOf(last?.text)], ['red', 'ring', 'route-switch.status.notUplink']);
+    s.receive({ uplink: 'loop' });
+    assert.equal(keyOf((await caught.next()).error?.message), 'route-switch.errors.notUplink', 'by name too');
+    await sleep(50);
+    assert.equal(out.msgs.length, 0);
+    assert.deepEqual(calls(s, 'log'), [], 'refused before any route command, not even a dry-run one');
+
+    await helper.unload();
+    await helper.load(nodes, flow({ uplink: 'u-lo' }));
+    const configured = helper.getNode('s');
+    const caught2 = sink('caught');
+    configured.receive({});
+    assert.equal(keyOf((await caught2.next()).error?.message), 'route-switch.errors.notUplink');
+    assert.deepEqual(calls(configured, 'log'), []);
+  });
+
+  it('loopback with "Any interface": switched (dry run), the command logged', async () => {
+    await helper.load(nodes, flow({ allowAnyIface: true }));
+    const s = helper.getNode('s');
+    const out = sink('out');
+    s.receive({ uplink: { iface: 'lo' } });
+    assert.deepEqual((await out.next()).payload.route, { dev: 'lo', gateway: null });
+    assert.deepEqual(calls(s, 'log'), ['DRY-RUN: ip -4 route replace default dev lo']);
+    const last = statuses(s).at(-1);
+    assert.deepEqual([last?.fill, last?.shape, keyOf(last?.text)], ['green', 'dot', 'route-switch.status.dryRun']);
+  });
+});
+
+/**
+ * The controller alone, with its services faked: the link type decides, and a refused interface never
+ * reaches the route service. No Node-RED, no ip.
+ */
+describe('RouteSwitchController (services injected)', () => {
+  interface Harness {
+    controller: RouteSwitchController;
+    routeCalls: string[];
+    badges: { fill?: string; text?: string }[];
+    run(msg: Record<string, unknown>): Promise<{ error?: Error; sent: unknown[] }>;
+  }
+
+  function harness(linkTypes: Record<string, number>, allowAnyIface = false): Harness {
+    const routeCalls: string[] = [];
+    const badges: { fill?: string; text?: string }[] = [];
+    const node = {
+      id: 'n1',
+      status: (s: { fill?: string; text?: string }) => badges.push(s),
+      warn: () => undefined,
+      error: () => undefined,
+      on: () => undefined,
+    };
+    const services: RouteSwitchServices = {
+      translate: (key, params) => (params ? `${key} ${JSON.stringify(params)}` : key),
+      getNode: () => null,
+      uplinkIds: () => [],
+      routes: {
+        readDefault: async () => {
+          routeCalls.push('readDefault');
+          return null;
+        },
+        activate: async (uplink: UplinkConfig) => {
+          routeCalls.push(`activate ${uplink.iface}`);
+        },
+      },
+      linkType: async (iface) => linkTypes[iface] ?? null,
+    };
+    const controller = new RouteSwitchController(node as unknown as ConstructorParameters<typeof RouteSwitchController>[0], { id: 'n1', type: 'route-switch', name: '', z: '', allowAnyIface }, services);
+    controller.start();
+    return {
+      controller,
+      routeCalls,
+      badges,
+      run: (msg) =>
+        new Promise((resolve) => {
+          const sent: unknown[] = [];
+          controller.input(msg as unknown as Parameters<RouteSwitchController['input']>[0], (m) => sent.push(m), (error) => resolve({ error, sent }));
+        }),
+    };
+  }
+
+  it('refuses loopback and link types that are no uplink (sit, GRE), before any route call', async () => {
+    const h = harness({ lo: 772, sit0: 776, gre1: 778 });
+    for (const [iface, kind] of [['lo', 'loopback'], ['sit0', 'link type 776'], ['gre1', 'link type 778']]) {
+      const r = await h.run({ uplink: { iface } });
+      assert.equal(keyOf(r.error?.message), 'route-switch.errors.notUplink', iface);
+      assert.deepEqual(paramsOf(r.error?.message), { iface, kind });
+      assert.deepEqual(r.sent, []);
+      assert.equal(keyOf(h.badges.at(-1)?.text), 'route-switch.status.notUplink');
+    }
+    assert.deepEqual(h.routeCalls, []);
+  });
+
+  it('accepts Ethernet/Wi-Fi, PPP, raw IP and TUN links, and leaves a missing interface to ip', async () => {
+    const h = harness({ eth0: 1, ppp0: 512, wwan0: 519, tun0: 65534 });
+    for (const iface of ['eth0', 'ppp0', 'wwan0', 'tun0', 'nosuch0']) {
+      const r = await h.run({ uplink: { iface } });
+      assert.equal(r.error, undefined, iface);
+      assert.equal(r.sent.length, 1);
+    }
+    assert.deepEqual(
+      h.routeCalls.filter((c) => c.startsWith('activate')),
+      ['activate eth0', 'activate ppp0', 'activate wwan0', 'activate tun0', 'activate nosuch0'],
+    );
+  });
+
+  it('with allowAnyIface, loopback reaches the route service', async () => {
+    const h = harness({ lo: 772 }, true);
+    const r = await h.run({ uplink: { iface: 'lo' } });
+    assert.equal(r.error, undefined);
+    assert.deepEqual(h.routeCalls, ['readDefault', 'activate lo']);
   });
 });

@@ -247,4 +247,44 @@ describe('route-verifier (host namespace, pin off)', () => {
     v.receive({});
     assert.equal(keyOf((await caught.next()).error?.message), 'route-verifier.errors.interval');
   });
+
+  for (const [what, targets] of [
+    ['65 targets (an array)', Array.from({ length: 65 }, (_, i) => `127.0.0.${i + 1}`)],
+    ['100 000 targets (an array, all the same address)', new Array<string>(100_000).fill('127.0.0.1')],
+    ['100 000 targets (a string)', Array.from({ length: 100_000 }, () => '127.0.0.1').join(',')],
+  ] as const) {
+    it(`${what}: refused at once for Catch, with the count and the limit; nothing probed`, async () => {
+      await helper.load(nodes, flow({ targets: 'targets', targetsType: 'msg' }));
+      const v = helper.getNode('v');
+      const ok = sink('ok');
+      const notok = sink('notok');
+      const caught = sink('caught');
+      const started = Date.now();
+      v.receive({ targets, topic: 'many' });
+      const m = await caught.next();
+      // Before the limit 100 000 targets held the event loop (and the admin API) for 28 s.
+      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+      assert.equal(keyOf(m.error?.message), 'route-verifier.errors.targets');
+      const count = Array.isArray(targets) ? targets.length : 100_000;
+      // The limit comes first: no entry was looked at, so no "listed twice" for 99 999 duplicates.
+      assert.equal(paramsOf(m.error?.message).problem, `${count} targets: at most 64 per uplink`);
+      assert.equal(m.topic, 'many');
+      await sleep(50);
+      assert.equal(ok.msgs.length + notok.msgs.length, 0);
+      assert.ok(!statuses(v).some((s) => keyOf(s.text) === 'route-verifier.status.probing'), 'no round ran');
+      assert.equal(keyOf(statuses(v).at(-1)?.text), 'route-verifier.status.error');
+    });
+  }
+
+  it('64 targets are within the limit: their entries are checked one by one', async () => {
+    await helper.load(nodes, flow({ targets: 'targets', targetsType: 'msg' }));
+    const v = helper.getNode('v');
+    const caught = sink('caught');
+    // One bad entry, so nothing is pinged: the error it gets shows the list passed the limit.
+    const targets = [...Array.from({ length: 63 }, (_, i) => `127.0.1.${i + 1}`), '127.0.1.300'];
+    v.receive({ targets });
+    const m = await caught.next();
+    assert.equal(keyOf(m.error?.message), 'route-verifier.errors.targets');
+    assert.match(String(paramsOf(m.error?.message).problem), /127\.0\.1\.300.*not an IPv4 address/);
+  });
 });

@@ -4,14 +4,15 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkLoads, checkOurProperties, checkWiring, FlowNode } from '../support/flow-check';
 
 const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'dist', 'bin', 'ifacefailover.js');
+/** The CLI of the same build as this test (dist/, or a parallel --outDir build). */
+const BIN = join(resolve(__dirname, '../..'), 'bin', 'ifacefailover.js');
 const SAMPLE = join(ROOT, 'test', 'fixtures', 'ifacefailover.properties.sample');
 
 function runImport(args: string[]): FlowNode[] {
@@ -44,6 +45,31 @@ describe('ifacefailover import FILE.properties', () => {
   it('loads in Node-RED with every node type known and no error at start', async () => {
     await checkLoads(flow, credentials);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('what a flow cannot carry is a warning on stderr naming file and line; the flow is still written', () => {
+    const file = join(tmpdir(), `iff-gap-${process.pid}.properties`);
+    try {
+      writeFileSync(
+        file,
+        [
+          'route.primary.gateway=192.168.1.1',
+          'route.primary.iface=eth0',
+          "route.primary.handlers=['/opt/h/httpHandler.pkl']",
+          "route.primary.handlerKwargs=[{'url':'https://host/app/', 'onConnectedUrlSuffix':'up', 'headers':{'X-Device':'pi-7', 'X-Empty':''}, 'timeout':3}]",
+        ].join('\n'),
+      );
+      const r = spawnSync(process.execPath, [BIN, 'import', file], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, `ifacefailover: warning: ${file}:4: route "primary" http handler: header "X-Empty" has an empty value, which the http request node leaves out\n`);
+      const post = (JSON.parse(r.stdout) as FlowNode[]).find((n) => n.type === 'http request');
+      assert.deepEqual(
+        (post?.headers as { keyValue: string; valueValue: string }[]).map((h) => `${h.keyValue}: ${h.valueValue}`),
+        ['Content-Type: application/json', 'X-Device: pi-7', 'X-Empty: '],
+      );
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('a bad file is one clear error and exit code 2, and nothing on stdout', () => {

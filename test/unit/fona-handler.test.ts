@@ -13,7 +13,7 @@ import { FailoverEvent } from '../../lib/engine/events';
 import { Logger } from '../../lib/log/logger';
 import { parseServiceProperties } from '../../lib/properties/ifacefailover-properties';
 import { FonaHandler } from '../../lib/service/fona-handler';
-import { parseFonaKwargs } from '../../lib/service/fona-kwargs';
+import { parseFonaKwargs } from '../../lib/properties/fona-kwargs';
 import { validateUplinks } from '../../lib/uplink/model';
 import { FakeLinks } from '../support/fakes';
 import { FAKES_BIN, FakeFona, FakeModem, pathWithFakes, setEnv } from '../fakes/fake-tools';
@@ -47,7 +47,12 @@ describe('fona handler options', () => {
 
   it('the properties file reports bad options with its line', () => {
     const props = parseServiceProperties(guide("{'powerStatusPin':23, 'keyPin':24, 'gpio':'libgpiod'}"), FILE);
-    assert.deepEqual(props.routes[1].handlers[1].kwargs, { powerStatusPin: 23, keyPin: 24, gpio: 'libgpiod' });
+    assert.deepEqual(props.routes[1].handlers[1], {
+      kind: 'fona',
+      path: '/opt/ifacefailover/config/fonaRaspberryPiHandler.pkl',
+      line: 6,
+      settings: { powerStatusPin: 23, keyPin: 24, gpio: 'libgpiod', gpiochip: 'gpiochip0', peer: 'fona', keyPulseMs: 2000, statusTimeoutMs: 10_000 },
+    });
     const cases: Array<[string, RegExp]> = [
       ["{'powerStatusPin':23}", /handlerKwargs\.keyPin=\(missing\): is required: the BCM GPIO number wired to the FONA's Key pin/],
       ["{'powerStatusPin':23, 'keyPin':99}", /handlerKwargs\.keyPin=99: must be a BCM GPIO number/],

@@ -13,8 +13,9 @@ import { Logger } from '../../lib/log/logger';
 import { HttpNotifier } from '../../lib/notify/http-notifier';
 import { parseServiceProperties } from '../../lib/properties/ifacefailover-properties';
 import { PyTuple, PyValue } from '../../lib/properties/python-literal';
+import type { HandlerSpec } from '../../lib/properties/handler-specs';
+import { HttpSettings, parseHttpKwargs } from '../../lib/properties/http-kwargs';
 import { createHttpHandler, HttpHandlers } from '../../lib/service/http-handler';
-import { parseHttpKwargs } from '../../lib/service/http-kwargs';
 
 interface Received {
   method: string;
@@ -73,6 +74,18 @@ const ev = {
   restored: (uplink: string, iface: string, from: string | null): FailoverEvent => ({ type: 'connectionRestored', uplink, iface, from, duration: 52_000, time: T }),
 };
 
+/** Checked kwargs, as the properties reader hands them on. */
+function settingsOf(kwargs: Record<string, PyValue>): HttpSettings {
+  const { settings, issues } = parseHttpKwargs(kwargs);
+  assert.deepEqual(issues, []);
+  return settings!;
+}
+
+/** An http handler spec as the properties reader makes it. */
+function httpSpec(kwargs: Record<string, PyValue>): HandlerSpec {
+  return { kind: 'http', path: '/opt/x/httpHandler.pkl', line: 1, ...settingsOf(kwargs) };
+}
+
 /** The guide's kwargs for the primary, pointed at the local receiver. */
 function primaryKwargs(port: number, extra: Record<string, PyValue> = {}): Record<string, PyValue> {
   return {
@@ -96,7 +109,7 @@ describe('httpHandler: events to POSTs', () => {
     server.on('connection', () => sockets++);
     const connections = () => sockets;
     const log = recorder();
-    const handler = createHttpHandler(primaryKwargs(port, { headers: { 'X-Device': 'pi-7' }, onSetupUrlSuffix: 'primarysetup' }), 'primary', log);
+    const handler = createHttpHandler(settingsOf(primaryKwargs(port, { headers: { 'X-Device': 'pi-7' }, onSetupUrlSuffix: 'primarysetup' })), 'primary', log);
     handler.onEvent(ev.setup('primary', 'eth0'));
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
     handler.onEvent(ev.teardown('primary', 'eth0')); // no suffix: not posted
@@ -124,7 +137,7 @@ describe('httpHandler: events to POSTs', () => {
   it('never waits: events queued while the receiver is down all arrive, in order, once it is up', async () => {
     const port = await freePort();
     const notifier = new HttpNotifier({ maxDelayMs: 200 });
-    const handler = createHttpHandler(primaryKwargs(port), 'primary', recorder(), notifier);
+    const handler = createHttpHandler(settingsOf(primaryKwargs(port)), 'primary', recorder(), notifier);
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
     handler.onEvent(ev.restored('primary', 'eth0', 'fona'));
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
@@ -145,7 +158,7 @@ describe('httpHandler: events to POSTs', () => {
     const port = await freePort();
     const { got, requests } = await receiver(port, (n) => (n === 1 ? 'hang' : n === 2 ? 503 : 200));
     const log = recorder();
-    const handler = createHttpHandler(primaryKwargs(port, { timeout: 0.3 }), 'primary', log);
+    const handler = createHttpHandler(settingsOf(primaryKwargs(port, { timeout: 0.3 })), 'primary', log);
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
     await handler.stop(5000);
     assert.equal(requests(), 3);
@@ -158,7 +171,7 @@ describe('httpHandler: events to POSTs', () => {
     const port = await freePort();
     const { requests } = await receiver(port, () => 500);
     const log = recorder();
-    const handler = createHttpHandler(primaryKwargs(port, { maxRetry: 3 }), 'primary', log);
+    const handler = createHttpHandler(settingsOf(primaryKwargs(port, { maxRetry: 3 })), 'primary', log);
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
     await handler.stop(5000);
     assert.equal(requests(), 3);
@@ -170,7 +183,7 @@ describe('httpHandler: events to POSTs', () => {
     const port = await freePort();
     const { got, requests } = await receiver(port, (n) => (n === 1 ? 404 : 200));
     const log = recorder();
-    const handler = createHttpHandler(primaryKwargs(port), 'primary', log);
+    const handler = createHttpHandler(settingsOf(primaryKwargs(port)), 'primary', log);
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
     handler.onEvent(ev.restored('primary', 'eth0', 'fona'));
     await handler.stop(5000);
@@ -187,8 +200,8 @@ describe('httpHandler: events to POSTs', () => {
     const auth = new PyTuple(['username', 'password']);
     const http = new HttpHandlers(
       [
-        { uplink: { name: 'primary' }, handlers: [{ kind: 'log', path: 'logHandler.pkl', kwargs: { name: 'primary' } }, { kind: 'http', path: '/opt/x/httpHandler.pkl', kwargs: { url, auth, onConnectionFailedUrlSuffix: 'primaryconnectionfailed', onConnectionRestoredUrlSuffix: 'primaryconnectionrestored', retryDelay: 0.2 } }] },
-        { uplink: { name: 'fona' }, handlers: [{ kind: 'http', path: '/opt/x/httpHandler.pkl', kwargs: { url, auth, onConnectedUrlSuffix: 'fonaconnected', onTearDownUrlSuffix: 'fonateardown', retryDelay: 0.01 } }] },
+        { uplink: { name: 'primary' }, handlers: [{ kind: 'log', path: 'logHandler.pkl', line: 1, name: 'primary' }, httpSpec({ url, auth, onConnectionFailedUrlSuffix: 'primaryconnectionfailed', onConnectionRestoredUrlSuffix: 'primaryconnectionrestored', retryDelay: 0.2 })] },
+        { uplink: { name: 'fona' }, handlers: [httpSpec({ url, auth, onConnectedUrlSuffix: 'fonaconnected', onTearDownUrlSuffix: 'fonateardown', retryDelay: 0.01 })] },
       ],
       { logger: recorder() },
     );
@@ -209,7 +222,7 @@ describe('httpHandler: events to POSTs', () => {
     const port = await freePort();
     const { requests } = await receiver(port);
     const log = recorder();
-    const handler = createHttpHandler(primaryKwargs(port), 'primary', log, undefined, { dryRun: true });
+    const handler = createHttpHandler(settingsOf(primaryKwargs(port)), 'primary', log, undefined, { dryRun: true });
     handler.onEvent(ev.failed('primary', 'eth0', 'fona'));
     await handler.stop(1000);
     assert.equal(requests(), 0);
@@ -219,7 +232,7 @@ describe('httpHandler: events to POSTs', () => {
   it('stop() is bounded while nothing can be delivered, and says what was lost', async () => {
     const port = await freePort(); // nobody listens, ever
     const log = recorder();
-    const http = new HttpHandlers([{ uplink: { name: 'primary' }, handlers: [{ kind: 'http', path: 'httpHandler.pkl', kwargs: primaryKwargs(port, { retryDelay: 10 }) }] }], { logger: log });
+    const http = new HttpHandlers([{ uplink: { name: 'primary' }, handlers: [httpSpec(primaryKwargs(port, { retryDelay: 10 }))] }], { logger: log });
     http.onEvent(ev.failed('primary', 'eth0', 'fona'));
     http.onEvent(ev.restored('primary', 'eth0', 'fona'));
     await http.stop(200);

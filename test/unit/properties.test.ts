@@ -11,7 +11,6 @@ import {
   parseServiceProperties,
   ServiceProperties,
 } from '../../lib/properties/ifacefailover-properties';
-import { PyTuple } from '../../lib/properties/python-literal';
 
 const SAMPLE_NAME = 'ifacefailover.properties.sample';
 
@@ -92,35 +91,33 @@ describe('parseServiceProperties: the guide sample', () => {
     assert.deepEqual(fona.targets, []);
   });
 
-  it('keeps the handlers, their kinds and kwargs, including the auth tuple', () => {
+  it('turns the handlers into typed specs: the log name, the http settings with auth, the FONA settings', () => {
     const [primary, fona] = props.routes;
-    assert.deepEqual(
-      primary.handlers.map((h) => h.kind),
-      ['log', 'http'],
-    );
-    assert.deepEqual(
-      fona.handlers.map((h) => h.kind),
-      ['log', 'fona', 'http'],
-    );
-    assert.deepEqual(primary.handlers[0], {
-      kind: 'log',
-      path: '/opt/ifacefailover/config/logHandler.pkl',
-      kwargs: { name: 'primary' },
-    });
-    assert.deepEqual(primary.handlers[1].kwargs, {
-      auth: new PyTuple(['username', 'password']),
-      url: 'https://localhost:5000/myapp/contextroot/',
-      onConnectionFailedUrlSuffix: 'primaryconnectionfailed',
-      onConnectionRestoredUrlSuffix: 'primaryconnectionrestored',
-    });
-    assert.deepEqual(fona.handlers[0].kwargs, { name: 'fona' });
-    assert.equal(fona.handlers[1].path, '/opt/ifacefailover/config/fonaRaspberryPiHandler.pkl');
-    assert.deepEqual(fona.handlers[1].kwargs, { powerStatusPin: 23, keyPin: 24 });
-    assert.deepEqual(fona.handlers[2].kwargs, {
-      auth: new PyTuple(['username', 'password']),
-      url: 'https://localhost:5000/myapp/contextroot/',
-      onConnectedUrlSuffix: 'fonaconnected',
-    });
+    const url = 'https://localhost:5000/myapp/contextroot/';
+    const auth = { user: 'username', password: 'password' };
+    const httpDefaults = { headers: {}, maxRetry: 0, retryDelayMs: 500, timeoutMs: 10_000 };
+    assert.deepEqual(primary.handlers, [
+      { kind: 'log', path: '/opt/ifacefailover/config/logHandler.pkl', line: 22, name: 'primary' },
+      {
+        kind: 'http',
+        path: '/opt/ifacefailover/config/httpHandler.pkl',
+        line: 22,
+        url,
+        auth,
+        suffixes: { connectionFailed: 'primaryconnectionfailed', connectionRestored: 'primaryconnectionrestored' },
+        ...httpDefaults,
+      },
+    ]);
+    assert.deepEqual(fona.handlers, [
+      { kind: 'log', path: '/opt/ifacefailover/config/logHandler.pkl', line: 38, name: 'fona' },
+      {
+        kind: 'fona',
+        path: '/opt/ifacefailover/config/fonaRaspberryPiHandler.pkl',
+        line: 38,
+        settings: { powerStatusPin: 23, keyPin: 24, gpio: 'auto', gpiochip: 'gpiochip0', peer: 'fona', keyPulseMs: 2000, statusTimeoutMs: 10_000 },
+      },
+      { kind: 'http', path: '/opt/ifacefailover/config/httpHandler.pkl', line: 38, url, auth, suffixes: { connected: 'fonaconnected' }, ...httpDefaults },
+    ]);
   });
 
   it('loads the same from the file', async () => {
@@ -190,9 +187,10 @@ describe('parseServiceProperties: accepted variations', () => {
     const props = parse([
       ...BASE,
       'route.primary.handlers=["/opt/h/httpHandler.pkl"]',
-      "route.primary.handlerKwargs=[{'url':'https://host:5000/a?b=c#frag'}]",
+      "route.primary.handlerKwargs=[{'url':'https://host:5000/a?b=c#frag', 'onConnectedUrlSuffix':''}]",
     ]);
-    assert.equal(props.routes[0].handlers[0].kwargs.url, 'https://host:5000/a?b=c#frag');
+    const [handler] = props.routes[0].handlers;
+    assert.equal(handler.kind === 'http' && handler.url, 'https://host:5000/a?b=c#frag');
   });
 
   it('reads failover.pinMode', () => {
@@ -248,13 +246,6 @@ describe('parseServiceProperties: accepted variations', () => {
     assert.equal(http.warnings.length, 1);
     assert.match(http.warnings[0], /httpRouteVerifier\.pkl.*ICMP/);
     assert.ok(http.warnings[0].startsWith(`${FILE}:3: `));
-  });
-
-  it('uses the last of duplicate keys, as the original did, and warns', () => {
-    const props = parse([...BASE, 'route.primary.iface=wlan0']);
-    assert.equal(props.routes[0].uplink.iface, 'wlan0');
-    assert.equal(props.warnings.length, 1);
-    assert.match(props.warnings[0], /route\.primary\.iface is also set on line 2/);
   });
 
   it('accepts handlers and handlerKwargs both absent', () => {

@@ -13,11 +13,12 @@ import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
 import { FailoverRunner } from '../../lib/service/failover-runner';
 import { UplinkConfig, validateUplinks } from '../../lib/uplink/model';
-import { asError, errorText } from './errors';
-import type { Node, NodeDef, NodeMessage, NodeMessageInFlow, ProbeRoundPayload } from './red';
-import { nodeLogger } from './route-services';
-import { StatusBadge } from './status';
-import { lookupUplink } from './uplink-def';
+import { NodeController, Send, Translate } from '../shared/controller';
+import { errorMessage } from '../shared/errors';
+import type { Node, NodeDef, NodeMessage, NodeMessageInFlow, ProbeRoundPayload } from '../shared/red';
+import { nodeLogger } from '../shared/route-services';
+import type { BadgeKind } from '../shared/status';
+import { lookupUplink } from '../shared/uplink-def';
 
 /** The node's properties as the editor stores them. */
 export interface ControllerNodeDef extends NodeDef {
@@ -34,8 +35,7 @@ export interface ControllerNodeDef extends NodeDef {
 
 /** What the controller needs from its surroundings; the node file passes the real ones, tests their own. */
 export interface ControllerServices {
-  /** RED._ */
-  translate(key: string, substitutions?: Record<string, string | number>): string;
+  translate: Translate;
   /** RED.nodes.getNode */
   getNode(id: string): unknown;
   /** The process's route service for this dry-run flag (sharedRouteService). */
@@ -60,9 +60,6 @@ export type Command = (typeof COMMANDS)[number];
 
 export const DEFAULT_SETUP_RETRY_S = 60;
 const SETUP_RETRY_RANGE = { min: 1, max: 86_400 };
-
-type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
-type Done = (err?: Error) => void;
 
 interface ControllerConfig {
   uplinks: UplinkConfig[];
@@ -109,7 +106,7 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
     // Each uplink is valid on its own; this adds the rules across them (a name or an interface used twice).
     uplinks = validateUplinks(found);
   } catch (e) {
-    return { problem: errorText(e).split('\n').join('; ') };
+    return { problem: errorMessage(e).split('\n').join('; ') };
   }
   return {
     uplinks,
@@ -184,8 +181,7 @@ function uplinkOf(msg: NodeMessageInFlow): string | undefined {
   return undefined;
 }
 
-export class FailoverController {
-  private readonly badge: StatusBadge;
+export class FailoverController extends NodeController {
   private config: ControllerConfig | { problem: string };
   private runner: FailoverRunner | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -201,28 +197,24 @@ export class FailoverController {
   private deploysSeen = 0;
 
   constructor(
-    private readonly node: Node,
+    node: Node,
     private readonly def: ControllerNodeDef,
     private readonly services: ControllerServices,
   ) {
-    this.badge = new StatusBadge(node);
+    super(node, NS, services.translate);
     this.config = controllerConfig(def, (id) => services.getNode(id));
-    this.stopWatchingDeploys = services.watchDeploys?.((ids) => this.onDeploy(ids)) ?? null;
-  }
-
-  private t(key: string, substitutions?: Record<string, string | number>): string {
-    return this.services.translate(`${NS}.${key}`, substitutions);
   }
 
   /** Starts the engine in the background; input and close wait for it. */
-  start(): void {
-    this.ready = this.begin().catch((e: unknown) => this.fail('failed', errorText(e)));
+  override start(): void {
+    this.stopWatchingDeploys = this.services.watchDeploys?.((ids) => this.onDeploy(ids)) ?? null;
+    this.ready = this.begin().catch((e: unknown) => this.stopped('failed', errorMessage(e)));
   }
 
   private async begin(): Promise<void> {
     const config = this.config;
     if ('problem' in config) {
-      this.fail('invalid', config.problem);
+      this.stopped('invalid', config.problem);
       return;
     }
     this.setBadge('working', this.t('status.starting'));
@@ -230,7 +222,7 @@ export class FailoverController {
       const missing = await this.services.missingCapabilities();
       if (this.closing) return;
       if (missing.length > 0) {
-        this.fail('capabilities', missing.join(' and '));
+        this.stopped('capabilities', missing.join(' and '));
         return;
       }
     }
@@ -253,7 +245,7 @@ export class FailoverController {
   }
 
   /** No engine: a red ring with the reason and one error in the log (input commands then fail with it too). */
-  private fail(kind: 'invalid' | 'capabilities' | 'failed', detail: string): void {
+  private stopped(kind: 'invalid' | 'capabilities' | 'failed', detail: string): void {
     if (kind === 'capabilities') {
       this.problem = this.t('errors.capabilities', { capabilities: detail });
       this.setBadge('error', this.t('status.capabilities', { capabilities: detail }));
@@ -283,7 +275,7 @@ export class FailoverController {
       this.problem = null;
       this.noUplink = false;
       await this.begin();
-    })().catch((e: unknown) => this.fail('failed', errorText(e)));
+    })().catch((e: unknown) => this.stopped('failed', errorMessage(e)));
   }
 
   // ---- events -----------------------------------------------------------------------------------
@@ -338,7 +330,7 @@ export class FailoverController {
   }
 
   /** Sets the badge unless it already shows exactly this (a round a second must not flood the editor). */
-  private setBadge(kind: 'ok' | 'working' | 'warning' | 'error' | 'inactive', text: string): void {
+  private setBadge(kind: BadgeKind, text: string): void {
     const key = `${kind}:${text}`;
     if (key === this.lastBadge) return;
     this.lastBadge = key;
@@ -347,16 +339,10 @@ export class FailoverController {
 
   // ---- input ------------------------------------------------------------------------------------
 
-  input(msg: NodeMessageInFlow, send: Send, done: Done): void {
+  protected async handle(msg: NodeMessageInFlow, send: Send): Promise<void> {
     // A command that arrives while the engine starts is handled once it runs.
-    void this.ready.then(() => {
-      try {
-        this.command(msg, send);
-        done();
-      } catch (e) {
-        done(asError(e));
-      }
-    });
+    await this.ready;
+    this.command(msg, send);
   }
 
   private command(msg: NodeMessageInFlow, send: Send): void {

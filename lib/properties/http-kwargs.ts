@@ -17,9 +17,11 @@
  * is kept until it is delivered unless maxRetry is given.
  *
  * Checked when the properties file is read, so a mistake is reported with its file and line before anything runs.
+ * The result is the http handler's part of its typed spec (handler-specs.ts), which the service and
+ * `ifacefailover import` both use; HTTP_SUFFIX_KWARGS is the one table of event -> suffix option.
  */
 import type { LifecycleEventType } from '../engine/events';
-import { PyTuple, PyValue } from '../properties/python-literal';
+import { PyTuple, PyValue } from './python-literal';
 
 export interface HttpSettings {
   url: string;
@@ -60,8 +62,18 @@ export const HTTP_DEFAULTS = {
 
 /** An HTTP header name (RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Header values may not contain line breaks or NUL (they would split the request). */
-const BAD_VALUE = /[\r\n\0]/;
+/**
+ * A header value is printable Latin-1 and tabs: a line break would split the request, and any character
+ * node:http refuses would fail every attempt, so the event would be retried forever.
+ */
+const BAD_VALUE = /[^\t\x20-\x7e\xa0-\xff]/;
+/**
+ * Characters a URL must not carry raw: the URL parser silently drops tabs and newlines, so the address
+ * logged would not be the one posted to (and a newline would forge a log line).
+ */
+const URL_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
+/** Beyond this, an option name is no typo of a known one: no suggestion (and no quadratic edit distance). */
+const MAX_GUESS_LENGTH = 64;
 /** Headers the transport sets itself. */
 const RESERVED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'host']);
 
@@ -78,6 +90,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function guess(name: string): string | undefined {
+  if (name.length > MAX_GUESS_LENGTH) return undefined;
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 4)) + 1;
   for (const known of HTTP_KWARGS) {
@@ -121,6 +134,8 @@ export function parseHttpKwargs(kwargs: Readonly<Record<string, PyValue>>): { se
     issues.push({ field: 'url', value: rawUrl, message: "is required: the address events are posted to, e.g. 'https://host:5000/myapp/contextroot/'" });
   } else if (typeof rawUrl !== 'string') {
     issues.push({ field: 'url', value: shown(rawUrl), message: 'must be a string: an http:// or https:// address' });
+  } else if (URL_CONTROL.test(rawUrl)) {
+    issues.push({ field: 'url', value: rawUrl, message: 'must not contain control characters or line breaks' });
   } else {
     let parsed: URL | undefined;
     try {
@@ -129,7 +144,7 @@ export function parseHttpKwargs(kwargs: Readonly<Record<string, PyValue>>): { se
       issues.push({ field: 'url', value: rawUrl, message: 'is not a URL: write it in full, e.g. https://host:5000/myapp/contextroot/' });
     }
     if (parsed && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      issues.push({ field: 'url', value: rawUrl, message: `must be an http:// or https:// address, not ${parsed.protocol}` });
+      issues.push({ field: 'url', value: rawUrl, message: `must be an http:// or https:// address, not ${parsed.protocol.length > 20 ? `${parsed.protocol.slice(0, 20)}…` : parsed.protocol}` });
     } else if (parsed && (parsed.username || parsed.password)) {
       issues.push({ field: 'url', value: rawUrl, message: "must not carry a user or password: put them in 'auth': ('user', 'password')" });
     } else if (parsed) {
@@ -155,14 +170,19 @@ export function parseHttpKwargs(kwargs: Readonly<Record<string, PyValue>>): { se
     if (typeof rawHeaders !== 'object' || Array.isArray(rawHeaders) || rawHeaders instanceof PyTuple) {
       issues.push({ field: 'headers', value: shown(rawHeaders), message: "must be a dict of header names to strings, e.g. {'X-Device': 'pi-7'}" });
     } else {
+      const seen = new Set<string>();
       for (const [name, value] of Object.entries(rawHeaders)) {
         if (!TOKEN.test(name)) {
           issues.push({ field: `headers.${name}`, value: shown(value), message: 'is not a valid HTTP header name' });
         } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
           issues.push({ field: `headers.${name}`, value: shown(value), message: 'is set by the handler itself and cannot be given' });
+        } else if (seen.has(name.toLowerCase())) {
+          // Header names ignore case: two spellings of one name would be sent twice by one client and merged by another.
+          issues.push({ field: `headers.${name}`, value: shown(value), message: 'is given twice (header names ignore case)' });
         } else if (typeof value !== 'string' || BAD_VALUE.test(value)) {
-          issues.push({ field: `headers.${name}`, value: shown(value), message: 'must be a string on one line' });
+          issues.push({ field: `headers.${name}`, value: shown(value), message: 'must be a string on one line of printable characters (Latin-1)' });
         } else {
+          seen.add(name.toLowerCase());
           headers[name] = value;
         }
       }
@@ -175,6 +195,10 @@ export function parseHttpKwargs(kwargs: Readonly<Record<string, PyValue>>): { se
     if (value === undefined || value === null) continue;
     if (typeof value !== 'string') {
       issues.push({ field: option, value: shown(value), message: 'must be a string appended to url (or None: the event is not posted)' });
+      continue;
+    }
+    if (URL_CONTROL.test(value)) {
+      issues.push({ field: option, value, message: 'must not contain control characters or line breaks' });
       continue;
     }
     if (url !== '') {
