@@ -1026,3 +1026,30 @@ export async function removeStaleLabs(prefixPattern: RegExp | string = /^iff/, o
 export function listNamespaces(): string[] {
   return listNamespacesSync();
 }
+
+/**
+ * CI (IFF_REQUIRE_LAB=1, set by .ci/run) must never pass by skipping the network lab: every lab test module
+ * imports this one, so a missing root or tool fails the run here, as IFF_REQUIRE_BROWSER and IFF_REQUIRE_NR5 do
+ * for theirs. dnsmasq (DNS per ISP), mosquitto (the upstream broker) and conntrack are the lab's services.
+ */
+export function labRequirementProblem(): string | null {
+  if (!isRoot()) return 'not root (network namespaces need root)';
+  const missing = missingTools();
+  for (const [tool, arg] of [
+    ['dnsmasq', '--version'],
+    ['mosquitto', '-h'],
+    ['conntrack', '--version'],
+  ] as const) {
+    try {
+      execFileSync(tool, [arg], { stdio: 'ignore' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') missing.push(tool);
+    }
+  }
+  return missing.length > 0 ? `missing ${missing.join(', ')}` : null;
+}
+
+if (process.env['IFF_REQUIRE_LAB'] === '1') {
+  const problem = labRequirementProblem();
+  if (problem) throw new Error(`IFF_REQUIRE_LAB=1 but the network-lab tests would be skipped: ${problem}`);
+}
