@@ -8,7 +8,7 @@ import { ConfigError } from '../lib/errors';
 import { encryptCredentials, flowFromProperties } from '../lib/migrate/flow-from-properties';
 import { GuideLogger, LogLevel } from '../lib/log/logger';
 import { loadServiceProperties } from '../lib/properties/ifacefailover-properties';
-import { missingNetCapabilities } from '../lib/service/capabilities';
+import { missingNetCapabilities } from '../lib/runtime/capabilities';
 import { FailoverService } from '../lib/service/failover-service';
 
 const USAGE = `usage: ifacefailover FILE.properties [--dry-run] [--debug]

@@ -4,7 +4,7 @@
  * connectionRestored) and notices, output 2 one message per probe round. The behaviour lives in
  * FailoverController (failover-controller/controller.ts); this file only wires it to Node-RED.
  */
-import { missingNetCapabilities } from '../lib/service/capabilities';
+import { missingNetCapabilities } from '../lib/runtime/capabilities';
 import { ControllerNodeDef, FailoverController } from './failover-controller/controller';
 import { runController } from './shared/controller';
 import type { Node, NodeAPI } from './shared/red';

@@ -13,7 +13,7 @@ import { CommandRunner, ExecaRunner } from '../process/runner';
 import { Probe } from '../probes/probe';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
 import { RouteService } from '../routes/route-service';
-import { FailoverRunner } from './failover-runner';
+import { FailoverRunner } from '../runtime/failover-runner';
 import { FonaHandler } from './fona-handler';
 import { HttpHandlers } from './http-handler';
 import { logHandlerLine } from './log-handler';

@@ -16,7 +16,7 @@ import { LinkSource } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { PppLink } from '../ppp/ppp-link';
 import { UplinkConfig } from '../uplink/model';
-import { FonaSettings } from './fona-kwargs';
+import { FonaSettings } from '../properties/fona-kwargs';
 
 export interface FonaHandlerOptions {
   uplink: UplinkConfig;

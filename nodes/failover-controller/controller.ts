@@ -11,7 +11,7 @@ import { ExecaRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
 import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
-import { FailoverRunner } from '../../lib/service/failover-runner';
+import { FailoverRunner } from '../../lib/runtime/failover-runner';
 import { UplinkConfig, validateUplinks } from '../../lib/uplink/model';
 import { NodeController, Send, Translate } from '../shared/controller';
 import { errorMessage } from '../shared/errors';

@@ -11,7 +11,7 @@
  *    examples' uplinks are edited to that before they are deployed), the examples' HTTP request is disabled,
  *    and the modem's GPIO tools and pon/poff are the fakes of test/fakes/bin. The host's routes and rules are
  *    compared before and after.
- * 2. With root: `npm start` (dist/bin/demo.js) builds the network lab and runs the main example in it; the
+ * 2. With root: `npm start` (dist/demo/start.js) builds the network lab and runs the main example in it; the
  *    controller's status badge goes from the primary to the FONA when the primary is cut, and back on heal.
  *
  * Screenshots (palette.png, flow.png, failover.png) are taken every run; `npm run screenshots` keeps them in
@@ -32,7 +32,7 @@ import { isRoot, listNamespaces, missingTools, removeStaleLabs } from '../lab/ne
 const ROOT = resolve(__dirname, '../../..');
 const PACKAGE = 'node-red-contrib-ifacefailover';
 const CHROMIUM = '/usr/bin/chromium';
-const DEMO = join(ROOT, 'dist', 'bin', 'demo.js');
+const DEMO = join(ROOT, 'dist', 'demo', 'start.js');
 const FAKES_BIN = join(ROOT, 'test', 'fakes', 'bin');
 /**
  * Where the screenshots go: a temporary directory (removed at the end), or IFF_SCREENSHOTS (relative to the

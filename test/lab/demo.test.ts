@@ -1,5 +1,5 @@
 /**
- * `npm start` (dist/bin/demo.js) as a newcomer runs it, as root: Node-RED answers on 127.0.0.1:PORT (the
+ * `npm start` (dist/demo/start.js) as a newcomer runs it, as root: Node-RED answers on 127.0.0.1:PORT (the
  * host side of the forwarder), the example's controller puts the primary's default route in place inside the
  * lab, the "cut primary" button moves it to the FONA's ppp0, writing "heal" into the control file brings it
  * back, and Ctrl-C (SIGINT) leaves no namespace, no process and no temporary directory behind.
@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { isRoot, listNamespaces, missingTools, removeStaleLabs } from './netlab';
 
-const DEMO = resolve(__dirname, '../../bin/demo.js');
+const DEMO = resolve(__dirname, '../../demo/start.js');
 const ROOT = isRoot();
 const MISSING = ROOT ? missingTools() : [];
 const SKIP = !ROOT ? 'needs root (network namespaces); CI runs it as root' : MISSING.length > 0 ? `missing tools: ${MISSING.join(', ')}` : false;

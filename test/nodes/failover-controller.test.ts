@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, it, TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as capabilities from '../../lib/service/capabilities';
+import * as capabilities from '../../lib/runtime/capabilities';
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from '../../nodes/shared/red';
 import { initHelper, ourNode } from '../support/red-helper';
 

@@ -198,7 +198,7 @@ function prepareUserDir(mode: Mode, port: number): UserDir {
     logging: { console: { level: 'info', metrics: false, audit: false } },
   };
   const settingsFile = join(dir, 'settings.js');
-  writeFileSync(settingsFile, `// written by npm start (bin/demo.ts)\nmodule.exports = ${JSON.stringify(settings, null, 2)};\n`);
+  writeFileSync(settingsFile, `// written by npm start (demo/start.ts)\nmodule.exports = ${JSON.stringify(settings, null, 2)};\n`);
   return { dir, settings: settingsFile, controlFile, socket: join(dir, 'editor.sock') };
 }
 
