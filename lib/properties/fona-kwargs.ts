@@ -10,9 +10,12 @@
  *
  * Checked when the properties file is read, so a mistake is reported with its file and line before anything runs.
  */
-import { GPIO_DRIVER_CHOICES, GpioDriverChoice, isValidChip, isValidPin } from '../gpio/gpio';
-import { isValidPeer } from '../ppp/peer';
+import type { GpioDriverChoice } from '../gpio/gpio';
+import { readSetting, SettingRead } from '../settings/check';
+import { SETTING_RULES } from '../settings/rules';
 import type { PyValue } from './python-literal';
+
+const R = SETTING_RULES.fona;
 
 export interface FonaSettings {
   powerStatusPin: number;
@@ -41,14 +44,8 @@ export const FONA_DEFAULTS = {
   statusTimeout: 10,
 };
 
-function seconds(value: PyValue | undefined, fallback: number, min: number, max: number, field: string, issues: FonaKwargIssue[]): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    issues.push({ field, value, message: `must be a number of seconds from ${min} to ${max}` });
-    return fallback;
-  }
-  return value;
-}
+/** A Python literal is already typed: a number option must be a number (the string '2' gets the rule's message). */
+const numeric = (value: PyValue): number => (typeof value === 'number' ? value : Number.NaN);
 
 /** The handler's settings, or the problems with its kwargs (settings is null when there are any). */
 export function parseFonaKwargs(kwargs: Readonly<Record<string, PyValue>>): { settings: FonaSettings | null; issues: FonaKwargIssue[] } {
@@ -59,41 +56,45 @@ export function parseFonaKwargs(kwargs: Readonly<Record<string, PyValue>>): { se
       issues.push({ field: name, value: kwargs[name], message: `unknown fona handler option; ${guess ? `did you mean "${guess}"?` : `known: ${FONA_KWARGS.join(', ')}`}` });
     }
   }
+  /** The option's value as checked by its rule; its problems (quoting the option as written) go to issues. */
+  const take = <T>(field: string, value: PyValue, read: SettingRead<T>): T | undefined => {
+    for (const issue of read.issues) issues.push({ field, value, message: issue.message });
+    return read.value;
+  };
   const pin = (field: 'powerStatusPin' | 'keyPin'): number => {
     const value = kwargs[field];
     if (value === undefined) {
       issues.push({ field, value, message: `is required: the BCM GPIO number wired to the FONA's ${field === 'keyPin' ? 'Key' : 'PS'} pin (the guide: ${field === 'keyPin' ? 24 : 23})` });
       return -1;
     }
-    if (!isValidPin(value)) {
-      issues.push({ field, value, message: 'must be a BCM GPIO number from 0 to 53 (not a physical pin number)' });
-      return -1;
-    }
-    return value;
+    return take(field, value, readSetting(R[field], numeric(value))) ?? -1;
+  };
+  const seconds = (field: 'keyPulse' | 'statusTimeout'): number => {
+    const value = kwargs[field];
+    if (value === undefined) return FONA_DEFAULTS[field];
+    return take(field, value, readSetting(R[field], numeric(value))) ?? FONA_DEFAULTS[field];
   };
   const powerStatusPin = pin('powerStatusPin');
   const keyPin = pin('keyPin');
   if (powerStatusPin >= 0 && powerStatusPin === keyPin) {
     issues.push({ field: 'keyPin', value: keyPin, message: 'must differ from powerStatusPin: PS and Key are two different wires' });
   }
-  const gpio = kwargs.gpio ?? FONA_DEFAULTS.gpio;
-  if (typeof gpio !== 'string' || !(GPIO_DRIVER_CHOICES as readonly string[]).includes(gpio)) {
-    issues.push({ field: 'gpio', value: gpio, message: `must be one of ${GPIO_DRIVER_CHOICES.join(', ')}` });
-  }
-  const gpiochip = kwargs.gpiochip ?? FONA_DEFAULTS.gpiochip;
-  if (!isValidChip(gpiochip)) issues.push({ field: 'gpiochip', value: gpiochip, message: 'must name a GPIO chip: gpiochip0 (or a number, or /dev/gpiochipN)' });
-  const peer = kwargs.peer ?? FONA_DEFAULTS.peer;
-  if (!isValidPeer(peer)) issues.push({ field: 'peer', value: peer, message: 'must be the name of a file in /etc/ppp/peers (letters, digits, ".", "_", "-")' });
-  const keyPulse = seconds(kwargs.keyPulse, FONA_DEFAULTS.keyPulse, 0.1, 10, 'keyPulse', issues);
-  const statusTimeout = seconds(kwargs.statusTimeout, FONA_DEFAULTS.statusTimeout, 0.1, 120, 'statusTimeout', issues);
-  if (issues.length > 0) return { settings: null, issues };
+  const gpioValue = kwargs.gpio ?? FONA_DEFAULTS.gpio;
+  const gpio = take('gpio', gpioValue, readSetting(R.driver, gpioValue));
+  const chipValue = kwargs.gpiochip ?? FONA_DEFAULTS.gpiochip;
+  const gpiochip = take('gpiochip', chipValue, readSetting(R.gpiochip, chipValue));
+  const peerValue = kwargs.peer ?? FONA_DEFAULTS.peer;
+  const peer = take('peer', peerValue, readSetting(R.peer, peerValue));
+  const keyPulse = seconds('keyPulse');
+  const statusTimeout = seconds('statusTimeout');
+  if (issues.length > 0 || gpio === undefined || gpiochip === undefined || peer === undefined) return { settings: null, issues };
   return {
     settings: {
       powerStatusPin,
       keyPin,
-      gpio: gpio as GpioDriverChoice,
-      gpiochip: gpiochip as string,
-      peer: peer as string,
+      gpio,
+      gpiochip,
+      peer,
       keyPulseMs: Math.round(keyPulse * 1000),
       statusTimeoutMs: Math.round(statusTimeout * 1000),
     },

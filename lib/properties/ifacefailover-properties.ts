@@ -28,8 +28,10 @@ import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { propertiesReader } from 'properties-reader';
 import { ConfigError, ConfigIssue, quoteValue } from '../errors';
-import { PinMode, UplinkConfig, UplinkInput, validateUplinks } from '../uplink/model';
-import { DNS_METHODS, DnsMethod } from '../dns/dns-manager';
+import { PinMode, UPLINK_RULES, UplinkConfig, UplinkInput, validateUplinks } from '../uplink/model';
+import { DnsMethod } from '../dns/dns-manager';
+import { readSetting } from '../settings/check';
+import { SETTING_RULES } from '../settings/rules';
 import { HANDLER_KINDS, HandlerSpec, parseHandlerSpec } from './handler-specs';
 import { isPyDict, parsePythonLiteral, PyDict, PyLiteralError, PyTuple, PyValue } from './python-literal';
 
@@ -73,7 +75,7 @@ type RouteProperty = (typeof ROUTE_PROPERTIES)[number];
 
 const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode', 'failover.resetConnections', 'failover.dns'] as const;
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, on: true, off: false, '1': true, '0': false };
-const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
+const PIN_MODES = UPLINK_RULES.pinMode.values;
 
 /** Options of the original ICMP verifier plus our own probe settings. */
 const VERIFIER_KWARGS = ['timeout', 'maxRetry', 'down', 'up', 'reliability'] as const;
@@ -92,11 +94,8 @@ const MISPLACED: Readonly<Record<string, string>> = {
 
 const ICMP_VERIFIER = 'icmpRouteVerifier.pkl';
 
-/**
- * Smallest probe interval the uplink model accepts (PROBE_RULES.interval.min in lib/uplink/model.ts,
- * not exported there; a unit test checks the model still accepts it). verifierDelay=0 becomes this.
- */
-export const MIN_VERIFIER_DELAY = 0.1;
+/** Smallest probe interval the uplink model accepts: verifierDelay=0 becomes this. */
+export const MIN_VERIFIER_DELAY = UPLINK_RULES.interval.min;
 
 /** Largest file read (the guide's is 3 KB): a bigger one is refused before it is parsed. */
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -582,8 +581,9 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
         issues.push({ field: key, value, message: `must be one of ${PIN_MODES.join(', ')}${tail}`, file, line });
       }
     } else if (key === 'failover.dns') {
-      if ((DNS_METHODS as readonly string[]).includes(value.trim())) dnsMethod = value.trim() as DnsMethod;
-      else issues.push({ field: key, value, message: `must be one of ${DNS_METHODS.join(', ')}`, file, line });
+      const read = readSetting(SETTING_RULES.controller.dns, value);
+      if (read.value !== undefined) dnsMethod = read.value;
+      for (const issue of read.issues) issues.push({ field: key, value, message: issue.message, file, line });
     } else if (key === 'failover.resetConnections') {
       const flag = Object.hasOwn(BOOLEANS, value.trim().toLowerCase()) ? BOOLEANS[value.trim().toLowerCase()] : undefined;
       if (flag === undefined) issues.push({ field: key, value, message: 'must be true or false', file, line });

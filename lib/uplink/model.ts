@@ -2,10 +2,11 @@
  * The uplink model: what one way to the internet is, its probe settings, and their validation.
  * Validation collects every problem at once and throws before anything is applied.
  */
-import { isIPv4 } from 'node:net';
 import { ConfigError, ConfigIssue } from '../errors';
+import { AddressListRule, isBlank, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
 
 export type PinMode = 'policy' | 'host-route';
+export const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
 
 /**
  * When an uplink that needs setup (a modem to power on and dial) is brought up:
@@ -15,13 +16,6 @@ export type PinMode = 'policy' | 'host-route';
  */
 export type PrepareMode = 'on-failure' | 'early' | 'standby';
 export const PREPARE_MODES: readonly PrepareMode[] = ['on-failure', 'early', 'standby'];
-/** Most DNS servers one uplink may list. */
-export const MAX_DNS_SERVERS = 8;
-/**
- * Most targets one uplink may probe. Every round pings each of them (with retries), so thousands of
- * targets would make a round outlast its interval and delay a stop by seconds; a handful is plenty.
- */
-export const MAX_TARGETS = 64;
 
 export interface ProbeSettings {
   /** Seconds from the start of one probe round to the start of the next. */
@@ -81,14 +75,7 @@ export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
 
 export const DEFAULT_SETUP_TIMEOUT = 60;
 
-/** Linux: 1-15 bytes, not "." or "..", no "/", ":" or whitespace (dev_valid_name). */
-export function isValidInterfaceName(name: string): boolean {
-  if (name.length < 1 || name.length > 15) return false;
-  if (name === '.' || name === '..') return false;
-  return !/[/:\s]/.test(name) && /^[\x21-\x7e]+$/.test(name);
-}
-
-const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { isValidInterfaceName } from '../settings/check';
 
 /** Longest display name (e.g. the name a log handler writes into its lines). */
 export const MAX_DISPLAY_NAME_LENGTH = 64;
@@ -110,126 +97,76 @@ export function displayNameProblem(text: string): string | undefined {
   return undefined;
 }
 
-interface NumberRule {
-  min: number;
-  max: number;
-  integer: boolean;
-}
-
-const PROBE_RULES: Record<keyof ProbeSettings, NumberRule> = {
-  interval: { min: 0.1, max: 3600, integer: false },
-  timeout: { min: 0.1, max: 60, integer: false },
-  retries: { min: 0, max: 10, integer: true },
-  down: { min: 1, max: 1000, integer: true },
-  up: { min: 1, max: 1000, integer: true },
-  reliability: { min: 1, max: 64, integer: true },
-};
-
-function toNumber(value: unknown): number | undefined {
-  if (typeof value === 'number') return value;
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
-  return undefined;
-}
-
-function checkNumber(
-  issues: ConfigIssue[],
-  uplink: string,
-  field: string,
-  value: unknown,
-  fallback: number,
-  rule: NumberRule,
-): number {
-  if (value === undefined || value === null || value === '') return fallback;
-  const n = toNumber(value);
-  const kind = rule.integer ? 'a whole number' : 'a number';
-  if (n === undefined || !Number.isFinite(n) || (rule.integer && !Number.isInteger(n)) || n < rule.min || n > rule.max) {
-    issues.push({ uplink, field, value, message: `must be ${kind} from ${rule.min} to ${rule.max}` });
-    return fallback;
-  }
-  return n;
-}
+/** Longest uplink name. */
+const MAX_NAME_LENGTH = 64;
+/**
+ * Most targets one uplink may probe. Every round pings each of them (with retries), so thousands of
+ * targets would make a round outlast its interval and delay a stop by seconds; a handful is plenty.
+ */
+const TARGETS = { kind: 'ipv4-list', max: 64, what: 'targets' } satisfies AddressListRule;
 
 /**
- * A comma-separated string or an array of IPv4 addresses (targets, DNS servers), each once. More than `max`
- * is one issue, found before any address is looked at, so a list of 100 000 costs one split and no more.
+ * The rules of an uplink's settings: the one place they are written (lib/settings/rules.ts puts them in
+ * the table of every setting, and the build gives that table to the editors).
  */
-function parseAddressList(issues: ConfigIssue[], uplink: string, field: string, value: unknown, max: number, what: string): string[] {
-  if (value === undefined || value === null || value === '') return [];
-  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? (value as unknown[]) : undefined;
-  if (!list) {
-    issues.push({ uplink, field, value, message: 'must be a list of IPv4 addresses' });
-    return [];
+export const UPLINK_RULES = {
+  name: { kind: 'pattern', pattern: `^[A-Za-z0-9_-]{1,${MAX_NAME_LENGTH}}$`, message: `must be 1-${MAX_NAME_LENGTH} letters, digits, "_" or "-"` },
+  iface: { kind: 'iface', required: true },
+  gateway: { kind: 'gateway' },
+  targets: TARGETS,
+  interval: { kind: 'number', min: 0.1, max: 3600, integer: false },
+  timeout: { kind: 'number', min: 0.1, max: 60, integer: false },
+  retries: { kind: 'number', min: 0, max: 10, integer: true },
+  down: { kind: 'number', min: 1, max: 1000, integer: true },
+  up: { kind: 'number', min: 1, max: 1000, integer: true },
+  // More answers than targets can never come.
+  reliability: { kind: 'number', min: 1, max: TARGETS.max, integer: true },
+  setupTimeout: { kind: 'number', min: 0, max: 3600, integer: false },
+  pinMode: { kind: 'enum', values: PIN_MODES },
+  /** Most DNS servers one uplink may list. */
+  dns: { kind: 'ipv4-list', max: 8, what: 'DNS servers' },
+  prepare: { kind: 'enum', values: PREPARE_MODES },
+} satisfies Record<string, SettingRule>;
+
+export const MAX_TARGETS = UPLINK_RULES.targets.max;
+export const MAX_DNS_SERVERS = UPLINK_RULES.dns.max;
+
+/** Pushes the read's problems as issues of `field` (a list's bad entry is the issue's value). */
+function collect<T>(issues: ConfigIssue[], uplink: string, field: string, value: unknown, read: SettingRead<T>): T | undefined {
+  for (const issue of read.issues) {
+    issues.push({ uplink, field, value: 'entry' in issue ? issue.entry : value, message: issue.message });
   }
-  if (list.length > max) {
-    issues.push({ uplink, field, value, message: `lists ${list.length} addresses: at most ${max} ${what} per uplink` });
-    return [];
-  }
-  const addresses: string[] = [];
-  const seen = new Set<string>();
-  for (const raw of list) {
-    const t = typeof raw === 'string' ? raw.trim() : raw;
-    if (typeof t !== 'string' || !isIPv4(t)) {
-      issues.push({ uplink, field, value: raw, message: 'is not an IPv4 address' });
-    } else if (seen.has(t)) {
-      issues.push({ uplink, field, value: raw, message: 'is listed twice' });
-    } else {
-      seen.add(t);
-      addresses.push(t);
-    }
-  }
-  return addresses;
+  return read.value;
+}
+
+/** A number setting; blank gives the default, so does a bad value (after its issue). */
+function checkNumber(issues: ConfigIssue[], uplink: string, field: string, value: unknown, fallback: number, rule: NumberRule): number {
+  if (isBlank(value)) return fallback;
+  return collect(issues, uplink, field, value, readSetting(rule, value)) ?? fallback;
 }
 
 /** Validates one uplink; pushes problems to `issues` and returns the best-effort result. */
 export function normaliseUplink(input: UplinkInput, index: number, issues: ConfigIssue[]): UplinkConfig {
+  const R = UPLINK_RULES;
   const name = typeof input.name === 'string' ? input.name.trim() : '';
   const label = name || `#${index + 1}`;
-  if (!NAME_PATTERN.test(name)) {
-    issues.push({ uplink: label, field: 'name', value: input.name, message: 'must be 1-64 letters, digits, "_" or "-"' });
-  }
+  collect(issues, label, 'name', input.name, readSetting(R.name, name));
   const iface = typeof input.iface === 'string' ? input.iface.trim() : '';
-  if (!isValidInterfaceName(iface)) {
-    issues.push({
-      uplink: label,
-      field: 'iface',
-      value: input.iface,
-      message: 'must be a Linux interface name: 1-15 characters, no "/", ":" or spaces',
-    });
-  }
-  let gateway: string | null = null;
-  const gw = typeof input.gateway === 'string' ? input.gateway.trim() : input.gateway;
-  if (gw === undefined || gw === null || gw === '' || gw === 'none' || gw === '0.0.0.0') {
-    gateway = null;
-  } else if (typeof gw === 'string' && isIPv4(gw)) {
-    gateway = gw;
-  } else {
-    issues.push({ uplink: label, field: 'gateway', value: input.gateway, message: 'must be an IPv4 address, or none / 0.0.0.0 for a point-to-point device' });
-  }
-  const targets = parseAddressList(issues, label, 'targets', input.targets, MAX_TARGETS, 'targets');
+  collect(issues, label, 'iface', input.iface, readSetting(R.iface, iface));
+  const gateway = collect(issues, label, 'gateway', input.gateway, readSetting(R.gateway, input.gateway)) ?? null;
+  const targets = collect(issues, label, 'targets', input.targets, readSetting(R.targets, input.targets)) ?? [];
   const probeIn = input.probe ?? {};
   const probe = {} as ProbeSettings;
-  for (const key of Object.keys(PROBE_RULES) as (keyof ProbeSettings)[]) {
-    probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], PROBE_RULES[key]);
+  for (const key of Object.keys(DEFAULT_PROBE) as (keyof ProbeSettings)[]) {
+    probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], R[key]);
   }
   if (targets.length > 0 && probe.reliability > targets.length) {
     issues.push({ uplink: label, field: 'reliability', value: probe.reliability, message: `cannot exceed the number of targets (${targets.length})` });
   }
-  const setupTimeout = checkNumber(issues, label, 'setupTimeout', input.setupTimeout, DEFAULT_SETUP_TIMEOUT, {
-    min: 0,
-    max: 3600,
-    integer: false,
-  });
-  let pinMode: PinMode | undefined;
-  if (input.pinMode === 'policy' || input.pinMode === 'host-route') pinMode = input.pinMode;
-  else if (input.pinMode !== undefined && input.pinMode !== null && input.pinMode !== '') {
-    issues.push({ uplink: label, field: 'pinMode', value: input.pinMode, message: 'must be "policy" or "host-route"' });
-  }
-  const dns = parseAddressList(issues, label, 'dns', input.dns, MAX_DNS_SERVERS, 'DNS servers');
-  let prepare: PrepareMode = 'on-failure';
-  if ((PREPARE_MODES as readonly unknown[]).includes(input.prepare)) prepare = input.prepare as PrepareMode;
-  else if (input.prepare !== undefined && input.prepare !== null && input.prepare !== '') {
-    issues.push({ uplink: label, field: 'prepare', value: input.prepare, message: `must be one of ${PREPARE_MODES.join(', ')}` });
-  }
+  const setupTimeout = checkNumber(issues, label, 'setupTimeout', input.setupTimeout, DEFAULT_SETUP_TIMEOUT, R.setupTimeout);
+  const pinMode = isBlank(input.pinMode) ? undefined : collect(issues, label, 'pinMode', input.pinMode, readSetting(R.pinMode, input.pinMode));
+  const dns = collect(issues, label, 'dns', input.dns, readSetting(R.dns, input.dns)) ?? [];
+  const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
   return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare };
 }
 

@@ -5,10 +5,11 @@
  * status badge, obeys the input commands, and stops everything on close.
  */
 import { ConnectionReset } from '../../lib/connections/connection-reset';
-import { DNS_METHODS, DnsManager, DnsMethod } from '../../lib/dns/dns-manager';
+import { DnsManager, DnsMethod } from '../../lib/dns/dns-manager';
 import { EngineStatus, RouteActions } from '../../lib/engine/engine';
 import { ExecaRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
+import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
 import { FailoverRunner } from '../../lib/runtime/failover-runner';
@@ -59,7 +60,6 @@ export const COMMANDS = ['status', 'force', 'auto', 'pause', 'resume', 'recheck'
 export type Command = (typeof COMMANDS)[number];
 
 export const DEFAULT_SETUP_RETRY_S = 60;
-const SETUP_RETRY_RANGE = { min: 1, max: 86_400 };
 
 interface ControllerConfig {
   uplinks: UplinkConfig[];
@@ -93,13 +93,10 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
     if (r.uplink) found.push(r.uplink);
     else problems.push(`uplink ${i + 1}: ${r.problem}`);
   });
-  const retryText = def.setupRetry === undefined || def.setupRetry === '' ? String(DEFAULT_SETUP_RETRY_S) : String(def.setupRetry).trim();
-  const retry = retryText === '' ? Number.NaN : Number(retryText);
-  if (!Number.isFinite(retry) || retry < SETUP_RETRY_RANGE.min || retry > SETUP_RETRY_RANGE.max) {
-    problems.push(`setupRetry=${JSON.stringify(def.setupRetry)}: must be a number of seconds from ${SETUP_RETRY_RANGE.min} to ${SETUP_RETRY_RANGE.max}`);
-  }
-  const dnsMethod = def.dns === undefined || def.dns === '' ? 'auto' : def.dns;
-  if (!(DNS_METHODS as readonly string[]).includes(dnsMethod)) problems.push(`dns=${JSON.stringify(def.dns)}: must be one of ${DNS_METHODS.join(', ')}`);
+  const settings = new SettingsReader();
+  const retry = settings.read('setupRetry', SETTING_RULES.controller.setupRetry, def.setupRetry, DEFAULT_SETUP_RETRY_S);
+  const dnsMethod = settings.read('dns', SETTING_RULES.controller.dns, def.dns, 'auto');
+  problems.push(...settings.problems);
   if (problems.length > 0) return { problem: problems.join('; ') };
   let uplinks: UplinkConfig[];
   try {
@@ -114,7 +111,7 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
     setupRetryMs: retry * 1000,
     // Flows from before this option reset connections too: only an explicit false turns it off.
     resetConnections: def.resetConnections !== false && def.resetConnections !== 'false',
-    dnsMethod: dnsMethod as DnsMethod,
+    dnsMethod,
   };
 }
 

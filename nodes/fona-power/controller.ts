@@ -5,8 +5,9 @@
  */
 import { errorMessage } from '../../lib/errors';
 import { FonaPower, PowerCommand, PowerResult } from '../../lib/gpio/fona-power';
-import { GPIO_DRIVER_CHOICES, GpioDriverChoice, GpioError, GpioErrorCode, isValidChip, isValidPin } from '../../lib/gpio/gpio';
+import { GpioDriverChoice, GpioError, GpioErrorCode } from '../../lib/gpio/gpio';
 import type { OpenGpioOptions, OpenedGpio } from '../../lib/gpio/select';
+import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { NodeController, Send, Translate } from '../shared/controller';
 import { InputError } from '../shared/errors';
 import type { Node, NodeDef, NodeMessage } from '../shared/red';
@@ -44,23 +45,18 @@ const COMMANDS: readonly PowerCommand[] = ['on', 'off', 'toggle', 'status'];
 /** Errors that mean "this machine has no usable GPIO for this": a grey badge, not a red one. */
 const UNAVAILABLE: readonly GpioErrorCode[] = ['NO_DRIVER', 'NO_TOOLS', 'NO_CHIP'];
 
-const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
-
-/** The editor's values, checked with the core's rules; a sentence for the first that is wrong. */
+/** The editor's values, checked with the rules of lib/settings; a sentence naming every one that is wrong. */
 function fonaSettingsFromDef(def: FonaPowerDef): FonaSettings | string {
-  const powerStatusPin = blank(def.powerStatusPin) ? 23 : Number(def.powerStatusPin);
-  const keyPin = blank(def.keyPin) ? 24 : Number(def.keyPin);
-  if (!isValidPin(powerStatusPin)) return `power status pin ${String(def.powerStatusPin)}: a BCM GPIO number from 0 to 53`;
-  if (!isValidPin(keyPin)) return `key pin ${String(def.keyPin)}: a BCM GPIO number from 0 to 53`;
+  const R = SETTING_RULES.fona;
+  const settings = new SettingsReader();
+  const powerStatusPin = settings.read('powerStatusPin', R.powerStatusPin, def.powerStatusPin, 23);
+  const keyPin = settings.read('keyPin', R.keyPin, def.keyPin, 24);
+  const driver = settings.read('driver', R.driver, def.driver, 'auto');
+  const gpiochip = settings.read('gpiochip', R.gpiochip, def.gpiochip, 'gpiochip0');
+  const keyPulse = settings.read('keyPulse', R.keyPulse, def.keyPulse, 2);
+  const statusTimeout = settings.read('statusTimeout', R.statusTimeout, def.statusTimeout, 10);
+  if (settings.problems.length > 0) return settings.problems.join('; ');
   if (powerStatusPin === keyPin) return 'the power status pin and the key pin must be two different GPIOs';
-  const driver = (blank(def.driver) ? 'auto' : def.driver) as GpioDriverChoice;
-  if (!GPIO_DRIVER_CHOICES.includes(driver)) return `driver "${def.driver}": one of ${GPIO_DRIVER_CHOICES.join(', ')}`;
-  const gpiochip = blank(def.gpiochip) ? 'gpiochip0' : def.gpiochip;
-  if (!isValidChip(gpiochip)) return `GPIO chip "${def.gpiochip}": gpiochip0, a number or /dev/gpiochipN`;
-  const keyPulse = blank(def.keyPulse) ? 2 : Number(def.keyPulse);
-  if (!Number.isFinite(keyPulse) || keyPulse < 0.1 || keyPulse > 10) return `key pulse ${String(def.keyPulse)}: 0.1 to 10 seconds`;
-  const statusTimeout = blank(def.statusTimeout) ? 10 : Number(def.statusTimeout);
-  if (!Number.isFinite(statusTimeout) || statusTimeout < 0.1 || statusTimeout > 120) return `status timeout ${String(def.statusTimeout)}: 0.1 to 120 seconds`;
   return { powerStatusPin, keyPin, driver, gpiochip, keyPulseMs: Math.round(keyPulse * 1000), statusTimeoutMs: Math.round(statusTimeout * 1000) };
 }
 

@@ -5,8 +5,8 @@
  */
 import { errorMessage } from '../../lib/errors';
 import type { LinkSource } from '../../lib/linkwatch/link-watch';
-import { PPP_DIALERS, PppDialer, PppDownEvent, PppLink, PppLinkOptions, PppStatus, PppUpEvent, isValidPeer } from '../../lib/ppp/ppp-link';
-import { isValidInterfaceName } from '../../lib/uplink/model';
+import { PppDialer, PppDownEvent, PppLink, PppLinkOptions, PppStatus, PppUpEvent } from '../../lib/ppp/ppp-link';
+import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { NodeController, Send, Translate } from '../shared/controller';
 import type { Node, NodeDef, NodeMessage } from '../shared/red';
 import { nodeLogger } from '../shared/route-services';
@@ -55,20 +55,18 @@ interface PppSettings {
 type Command = 'start' | 'stop' | 'status';
 const NS = 'ppp-control';
 const COMMANDS: readonly Command[] = ['start', 'stop', 'status'];
-const blank = (v: unknown): boolean => v === undefined || v === null || v === '';
 const words = (text: string | undefined): string[] => (text ?? '').trim().split(/\s+/).filter((w) => w !== '');
 
+/** The editor's values, checked with the rules of lib/settings; a sentence naming every one that is wrong. */
 function pppSettingsFromDef(def: PppControlDef): PppSettings | string {
-  const peer = blank(def.peer) ? 'fona' : def.peer;
-  if (!isValidPeer(peer)) return `peer "${def.peer}": the name of a file in /etc/ppp/peers (letters, digits, ".", "_", "-")`;
-  const iface = blank(def.iface) ? 'ppp0' : def.iface;
-  if (!isValidInterfaceName(iface)) return `interface "${def.iface}": a Linux interface name such as ppp0`;
-  const upTimeout = blank(def.upTimeout) ? 60 : Number(def.upTimeout);
-  if (!Number.isFinite(upTimeout) || upTimeout < 1 || upTimeout > 3600) return `up timeout ${String(def.upTimeout)}: 1 to 3600 seconds`;
-  const redialDelay = blank(def.redialDelay) ? 10 : Number(def.redialDelay);
-  if (!Number.isFinite(redialDelay) || redialDelay < 1 || redialDelay > 3600) return `redial delay ${String(def.redialDelay)}: 1 to 3600 seconds`;
-  const dialer = (blank(def.dialer) ? 'pon' : def.dialer) as PppDialer;
-  if (!PPP_DIALERS.includes(dialer)) return `dialer "${def.dialer}": one of ${PPP_DIALERS.join(', ')}`;
+  const R = SETTING_RULES.ppp;
+  const settings = new SettingsReader();
+  const peer = settings.read('peer', R.peer, def.peer, 'fona');
+  const iface = settings.read('iface', R.iface, def.iface, 'ppp0');
+  const upTimeout = settings.read('upTimeout', R.upTimeout, def.upTimeout, 60);
+  const redialDelay = settings.read('redialDelay', R.redialDelay, def.redialDelay, 10);
+  const dialer = settings.read('dialer', R.dialer, def.dialer, 'pon');
+  if (settings.problems.length > 0) return settings.problems.join('; ');
   const startCommand = words(def.startCommand);
   const stopCommand = words(def.stopCommand);
   if (dialer === 'command' && startCommand.length === 0) return 'the command dialer needs a start command';

@@ -7,10 +7,12 @@
  * Rounds never overlap: messages that arrive during a round wait for the next one, and waiting messages
  * that ask for the same targets share it (each still gets its own output message).
  */
-import { ConfigError, describeIssue, errorMessage } from '../../lib/errors';
+import { describeIssue, errorMessage } from '../../lib/errors';
 import type { LinkState } from '../../lib/linkwatch/link-watch';
 import { Probe, ProbeResult, allDown } from '../../lib/probes/probe';
-import { MAX_TARGETS, UplinkConfig, validateUplinks } from '../../lib/uplink/model';
+import { isBlank, readSetting } from '../../lib/settings/check';
+import { SETTING_RULES } from '../../lib/settings/rules';
+import { UplinkConfig } from '../../lib/uplink/model';
 import { Done, NodeController, Send, Translate } from '../shared/controller';
 import { asError, InputError } from '../shared/errors';
 import type { Node, NodeDef, NodeMessage, ProbeRoundPayload } from '../shared/red';
@@ -58,7 +60,6 @@ interface Request {
 }
 
 const NS = 'route-verifier';
-const MAX_INTERVAL = 86_400;
 /** How long close waits for a round in flight before it lets go of the pin anyway. */
 const CLOSE_WAIT_MS = 10_000;
 
@@ -74,12 +75,10 @@ function payloadOf(uplink: UplinkConfig, result: ProbeResult): ProbeRoundPayload
   };
 }
 
-/** Seconds from the editor; null when not usable. */
+/** Seconds from the editor (blank: 0, only when a message arrives); null when not usable. */
 function parseInterval(value: string | number | undefined): number | null {
-  if (value === undefined || value === null || value === '') return 0;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > MAX_INTERVAL) return null;
-  return n;
+  if (isBlank(value)) return 0;
+  return readSetting(SETTING_RULES.verifier.interval, value).value ?? null;
 }
 
 /** Entries in a comma-separated list, counted without splitting it. */
@@ -350,22 +349,23 @@ export class VerifierController extends NodeController {
       throw this.badTargets(errorMessage(e));
     }
     if (raw === undefined || raw === null || raw === '' || (Array.isArray(raw) && raw.length === 0)) return uplink.targets;
-    return this.validTargets(uplink, raw);
+    return this.validTargets(raw);
   }
 
-  /** The core's rules for a targets list (IPv4, no duplicates, at most MAX_TARGETS); a bad entry is named. */
-  private validTargets(uplink: UplinkConfig, raw: unknown): string[] {
+  /**
+   * The rules of lib/settings for a targets list (IPv4, no duplicates, at most so many); a bad entry is
+   * named. Reliability stays the uplink's, applied to however many targets there are (the probe caps it).
+   */
+  private validTargets(raw: unknown): string[] {
     if (typeof raw !== 'string' && !Array.isArray(raw)) throw this.badTargets(`${typeof raw} is not a list of IPv4 addresses`);
+    const rule = SETTING_RULES.verifier.targets;
     // Counted before any entry is looked at: a huge list costs nothing but this count.
     const count = typeof raw === 'string' ? entryCount(raw) : raw.length;
-    if (count > MAX_TARGETS) throw this.badTargets(`${count} targets: at most ${MAX_TARGETS} per uplink`);
-    try {
-      // Reliability is the uplink's, applied to however many targets there are (the probe caps it).
-      const [checked] = validateUplinks([{ ...uplink, targets: raw, probe: { ...uplink.probe, reliability: 1 } }]);
-      return checked.targets;
-    } catch (e) {
-      const problem = e instanceof ConfigError ? e.issues.map((i) => describeIssue({ ...i, uplink: undefined })).join('; ') : errorMessage(e);
-      throw this.badTargets(problem);
+    if (count > rule.max) throw this.badTargets(`${count} targets: at most ${rule.max} per uplink`);
+    const read = readSetting(rule, raw);
+    if (read.issues.length > 0) {
+      throw this.badTargets(read.issues.map((i) => describeIssue({ field: 'targets', value: 'entry' in i ? i.entry : raw, message: i.message })).join('; '));
     }
+    return read.value ?? [];
   }
 }

@@ -1,0 +1,257 @@
+/**
+ * The checker of the settings rules (the table is lib/settings/rules.ts): what a value must be, and why not.
+ *
+ * This file is compiled twice from the same source: by tsc for the runtime, and by scripts/copy-assets.mjs
+ * to ES5, inlined into each editor .html, so the editor marks exactly what the runtime refuses. Hence it
+ * imports nothing and uses only what an ES5 runtime has (no Set, no Number.isFinite, no spread, no regex
+ * flags), and rules are plain JSON (patterns as strings), so the build can write the table into the html.
+ */
+
+interface RuleBase {
+  /** Blank (absent, null or '') is a mistake, not "the default" (the editor marks it). */
+  required?: boolean;
+}
+
+export interface NumberRule extends RuleBase {
+  kind: 'number';
+  min: number;
+  max: number;
+  integer: boolean;
+  /** What the message calls the value, e.g. "a number of seconds"; "a number" or "a whole number" by default. */
+  noun?: string;
+  /** Said in brackets after the range, e.g. "not a physical pin number". */
+  note?: string;
+}
+
+/** IPv4 addresses, each once, as a comma-separated string or an array; blank is the empty list. */
+export interface AddressListRule extends RuleBase {
+  kind: 'ipv4-list';
+  max: number;
+  /** What the message calls the entries, e.g. "targets". */
+  what: string;
+}
+
+/** An IPv4 gateway, or none (blank, "none", 0.0.0.0) for a point-to-point device. */
+export interface GatewayRule extends RuleBase {
+  kind: 'gateway';
+}
+
+/** A Linux interface name. */
+export interface IfaceRule extends RuleBase {
+  kind: 'iface';
+}
+
+export interface EnumRule<T extends string = string> extends RuleBase {
+  kind: 'enum';
+  values: readonly T[];
+}
+
+export interface PatternRule extends RuleBase {
+  kind: 'pattern';
+  /** A regular expression's source (JSON has no RegExp). */
+  pattern: string;
+  message: string;
+}
+
+export type SettingRule = NumberRule | AddressListRule | GatewayRule | IfaceRule | EnumRule | PatternRule;
+
+/** One problem with a value. */
+export interface SettingIssue {
+  message: string;
+  /** For a list: the one entry at fault (its problem is the entry's, not the whole value's). */
+  entry?: unknown;
+}
+
+/** The value as the runtime uses it (numbers parsed, strings trimmed), or undefined when it is unusable. */
+export interface SettingRead<T> {
+  value: T | undefined;
+  issues: SettingIssue[];
+}
+
+/** Linux's longest interface name: IFNAMSIZ (16) less the terminating NUL. */
+const MAX_IFACE_LENGTH = 15;
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** Dotted quad, no leading zeros ("1.2.3.04" is refused, as node:net's isIPv4 refuses it). */
+const IPV4 = new RegExp('^' + OCTET + '(\\.' + OCTET + '){3}$');
+
+export function isIPv4(text: string): boolean {
+  return IPV4.test(text);
+}
+
+/** Linux: 1-15 bytes, not "." or "..", no "/", ":" or whitespace (dev_valid_name). */
+export function isValidInterfaceName(name: string): boolean {
+  if (name.length < 1 || name.length > MAX_IFACE_LENGTH) return false;
+  if (name === '.' || name === '..') return false;
+  return /^[\x21-\x7e]+$/.test(name) && !/[/:]/.test(name);
+}
+
+/** Absent, null or '': the setting is not given (each user decides what that means; most use a default). */
+export function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+function trimmed(value: unknown): unknown {
+  return typeof value === 'string' ? value.trim() : value;
+}
+
+/** A number, or a string holding one (the editor stores what is typed as text). */
+function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '') return Number(value);
+  return NaN;
+}
+
+export function numberMessage(rule: NumberRule): string {
+  const noun = rule.noun || (rule.integer ? 'a whole number' : 'a number');
+  return 'must be ' + noun + ' from ' + rule.min + ' to ' + rule.max + (rule.note ? ' (' + rule.note + ')' : '');
+}
+
+function fail<T>(message: string): SettingRead<T> {
+  return { value: undefined, issues: [{ message: message }] };
+}
+
+function readNumber(rule: NumberRule, value: unknown): SettingRead<number> {
+  const n = toNumber(value);
+  // isFinite on a number only: the global one would coerce, and NaN or Infinity are no setting.
+  const ok = typeof n === 'number' && isFinite(n) && (!rule.integer || Math.floor(n) === n) && n >= rule.min && n <= rule.max;
+  return ok ? { value: n, issues: [] } : fail(numberMessage(rule));
+}
+
+/**
+ * More than `max` entries is one issue, found before any entry is looked at; duplicates are found with a
+ * map, so a list of 100 000 costs one pass.
+ */
+function readAddressList(rule: AddressListRule, value: unknown): SettingRead<string[]> {
+  if (isBlank(value)) return { value: [], issues: [] };
+  const list: unknown[] | undefined = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  if (!list) return fail('must be a list of IPv4 addresses');
+  if (list.length > rule.max) return fail('lists ' + list.length + ' addresses: at most ' + rule.max + ' ' + rule.what + ' per uplink');
+  const addresses: string[] = [];
+  const issues: SettingIssue[] = [];
+  // Keys are dotted quads only (checked first), so a plain object is a safe set.
+  const seen: Record<string, boolean> = {};
+  for (let i = 0; i < list.length; i++) {
+    const raw = list[i];
+    const t = trimmed(raw);
+    if (typeof t !== 'string' || !isIPv4(t)) {
+      issues.push({ message: 'is not an IPv4 address', entry: raw });
+    } else if (seen[t] === true) {
+      issues.push({ message: 'is listed twice', entry: raw });
+    } else {
+      seen[t] = true;
+      addresses.push(t);
+    }
+  }
+  return { value: addresses, issues: issues };
+}
+
+function readGateway(value: unknown): SettingRead<string | null> {
+  const t = trimmed(value);
+  if (isBlank(t) || t === 'none' || t === '0.0.0.0') return { value: null, issues: [] };
+  if (typeof t === 'string' && isIPv4(t)) return { value: t, issues: [] };
+  return fail('must be an IPv4 address, or none / 0.0.0.0 for a point-to-point device');
+}
+
+function readIface(value: unknown): SettingRead<string> {
+  const t = trimmed(value);
+  if (typeof t === 'string' && isValidInterfaceName(t)) return { value: t, issues: [] };
+  return fail('must be a Linux interface name: 1-' + MAX_IFACE_LENGTH + ' characters, no "/", ":" or spaces');
+}
+
+function readEnum<T extends string>(rule: EnumRule<T>, value: unknown): SettingRead<T> {
+  const t = trimmed(value);
+  for (let i = 0; i < rule.values.length; i++) {
+    if (rule.values[i] === t) return { value: rule.values[i], issues: [] };
+  }
+  return fail('must be one of ' + rule.values.join(', '));
+}
+
+function readPattern(rule: PatternRule, value: unknown): SettingRead<string> {
+  const t = trimmed(value);
+  if (typeof t === 'string' && new RegExp(rule.pattern).test(t)) return { value: t, issues: [] };
+  return fail(rule.message);
+}
+
+/** Checks one value against its rule and gives the value as the runtime uses it. Blank is checked as given. */
+export function readSetting(rule: NumberRule, value: unknown): SettingRead<number>;
+export function readSetting(rule: AddressListRule, value: unknown): SettingRead<string[]>;
+export function readSetting(rule: GatewayRule, value: unknown): SettingRead<string | null>;
+export function readSetting<T extends string>(rule: EnumRule<T>, value: unknown): SettingRead<T>;
+export function readSetting(rule: IfaceRule | PatternRule, value: unknown): SettingRead<string>;
+export function readSetting(rule: SettingRule, value: unknown): SettingRead<unknown>;
+export function readSetting(rule: SettingRule, value: unknown): SettingRead<unknown> {
+  switch (rule.kind) {
+    case 'number':
+      return readNumber(rule, value);
+    case 'ipv4-list':
+      return readAddressList(rule, value);
+    case 'gateway':
+      return readGateway(value);
+    case 'iface':
+      return readIface(value);
+    case 'enum':
+      return readEnum(rule, value);
+    case 'pattern':
+      return readPattern(rule, value);
+  }
+}
+
+/** The problems of one value (none: it is fine). */
+export function checkSetting(rule: SettingRule, value: unknown): SettingIssue[] {
+  return readSetting(rule, value).issues;
+}
+
+export type SettingsTable = Readonly<Record<string, Readonly<Record<string, SettingRule>>>>;
+
+/** A Node-RED `validate` function. */
+export type Validator = (value: unknown, opt?: unknown) => boolean | string;
+
+export interface EditorRules {
+  /** Whether a value may be saved: blank is (the runtime's default applies) unless the rule is required. */
+  valid(name: string, value: unknown): boolean;
+  /** Why a value may not be saved, or null. */
+  problem(name: string, value: unknown): string | null;
+  /** validate: true or false (Node-RED then lists the property's name among the node's errors). */
+  rule(name: string): Validator;
+  /** validate: true or the reason (two parameters: Node-RED 3+ shows a returned string as the reason). */
+  reason(name: string): Validator;
+}
+
+/** The editor's validators over a table, by "section.setting" name; an unknown name throws at once. */
+export function editorRules(table: SettingsTable): EditorRules {
+  function find(name: string): SettingRule {
+    const dot = name.indexOf('.');
+    const section = Object.prototype.hasOwnProperty.call(table, name.slice(0, dot)) ? table[name.slice(0, dot)] : undefined;
+    const key = name.slice(dot + 1);
+    if (dot < 0 || !section || !Object.prototype.hasOwnProperty.call(section, key)) throw new Error('no settings rule "' + name + '"');
+    return section[key];
+  }
+  function problem(name: string, value: unknown): string | null {
+    const rule = find(name);
+    if (isBlank(value) && !rule.required) return null;
+    const issues = checkSetting(rule, value);
+    if (issues.length === 0) return null;
+    const first = issues[0];
+    return 'entry' in first ? String(first.entry) + ' ' + first.message : first.message;
+  }
+  function valid(name: string, value: unknown): boolean {
+    return problem(name, value) === null;
+  }
+  return {
+    valid: valid,
+    problem: problem,
+    rule: function (name: string): Validator {
+      find(name);
+      return function (value: unknown): boolean {
+        return valid(name, value);
+      };
+    },
+    reason: function (name: string): Validator {
+      find(name);
+      // Two parameters on purpose: Node-RED reads the function's length to accept a string as the reason.
+      return function (value: unknown, _opt?: unknown): boolean | string {
+        return problem(name, value) || true;
+      };
+    },
+  };
+}
