@@ -6,25 +6,20 @@
 import { test, TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { LabProcess, NetLab, isRoot } from './netlab';
+import { existsSync, readFileSync } from 'node:fs';
+import { CONTROLLER_DRIVER as DRIVER, Driver, FlowItem, Observation } from './controller-harness';
+import { NetLab, isRoot } from './netlab';
 import { leftovers, sleep, waitForDefault } from './service-harness';
 import { uplinkConfig } from '../support/flows';
 
 const ROOT = isRoot();
 if (!ROOT) console.warn('SKIPPED: the controller-flow lab tests need root (network namespaces); CI runs them as root');
 
-const DRIVER = resolve(__dirname, 'drivers/controller-driver.js');
 const T1 = '203.0.113.1';
 const T2 = '203.0.113.2';
 const K = 'failover-controller';
-const LIFECYCLE = new Set(['setup', 'teardown', 'connectionFailed', 'connected', 'connectionRestored', 'waiting', 'setupFailed', 'noUplink', 'switchFailed']);
 
 // ---- flows ---------------------------------------------------------------------------------------
-
-type FlowItem = { id: string; type: string } & Record<string, unknown>;
 
 /** The guide's uplinks as config nodes, a controller `ctl`, and helper nodes on its outputs. */
 function guideFlow(opts: { tag?: string; fonaSetupTimeout?: number } = {}): FlowItem[] {
@@ -50,83 +45,6 @@ function guideFlow(opts: { tag?: string; fonaSetupTimeout?: number } = {}): Flow
   ];
 }
 
-const tempDirs: string[] = [];
-process.on('exit', () => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-
-function writeFlow(flow: FlowItem[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'iff-flow-'));
-  tempDirs.push(dir);
-  const file = join(dir, 'flow.json');
-  writeFileSync(file, JSON.stringify(flow));
-  return file;
-}
-
-// ---- the driver ----------------------------------------------------------------------------------
-
-interface Observation {
-  kind: string;
-  t: number;
-  node?: string;
-  topic?: string;
-  payload?: Record<string, unknown>;
-  status?: { fill?: string; shape?: string; text?: string };
-  ipMonitors?: number;
-}
-
-class Driver {
-  readonly proc: LabProcess;
-  constructor(lab: NetLab, flow: FlowItem[]) {
-    this.proc = lab.spawn('dut', process.execPath, [DRIVER, writeFlow(flow)]);
-  }
-
-  records(): Observation[] {
-    return this.proc.output.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{"kind":'))
-      .map((l) => JSON.parse(l) as Observation);
-  }
-
-  /** Output-1 lifecycle events so far, as "topic uplink". */
-  lifecycle(from = 0): string[] {
-    return this.records()
-      .slice(from)
-      .filter((r) => r.kind === 'message' && r.node === 'out1' && LIFECYCLE.has(r.topic ?? ''))
-      .map((r) => `${r.topic} ${String(r.payload?.uplink)}`);
-  }
-
-  async waitFor(what: string, match: (r: Observation) => boolean, timeoutMs = 20_000): Promise<Observation> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.records().find(match);
-      if (hit) return hit;
-      if (!this.proc.running) throw new Error(`driver exited before ${what}:\n${this.proc.output.stdout.slice(-4000)}\n${this.proc.output.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.proc.output.stdout.slice(-4000)}\n${this.proc.output.stderr}`);
-      await sleep(25);
-    }
-  }
-
-  event(topic: string, uplinkName: string, timeoutMs?: number): Promise<Observation> {
-    return this.waitFor(`${topic} ${uplinkName}`, (r) => r.kind === 'message' && r.node === 'out1' && r.topic === topic && r.payload?.uplink === uplinkName, timeoutMs);
-  }
-
-  deploy(flow: FlowItem[]): void {
-    this.proc.stdin?.write(`${JSON.stringify({ deploy: writeFlow(flow) })}\n`);
-  }
-
-  /** SIGTERM to the driver alone (not its process group) and its exit code; the flow must close by itself. */
-  async stop(): Promise<number | null> {
-    if (this.proc.running) process.kill(this.proc.pid, 'SIGTERM');
-    const exit = await Promise.race([this.proc.exited, sleep(20_000).then(() => null)]);
-    if (exit === null) {
-      await this.proc.stop({ signal: 'SIGKILL' });
-      throw new Error(`the driver did not exit within 20 s of SIGTERM:\n${this.proc.output.stderr}`);
-    }
-    return exit.code;
-  }
-}
-
 /** `ip monitor link` processes running in the lab's device namespace. */
 function ipMonitorsIn(lab: NetLab): number[] {
   const pids = execFileSync('ip', ['netns', 'pids', lab.ns.dut], { encoding: 'utf8' })
@@ -135,7 +53,7 @@ function ipMonitorsIn(lab: NetLab): number[] {
     .filter((n) => n > 0);
   return pids.filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === 'ip monitor link';
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === 'ip monitor link route';
     } catch {
       return false;
     }

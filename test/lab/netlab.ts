@@ -23,9 +23,11 @@
  * are torn down by handlers registered here; `removeStaleLabs()` sweeps namespaces left by crashed runs.
  */
 import { spawn as spawnChild, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
+import { sleep } from '../support/wait';
 
 // ───────────────────────────── types ─────────────────────────────
 
@@ -155,14 +157,13 @@ const UPLINKS = {
 } as const satisfies Record<UplinkId, { router: NsRole; routerIf: string }>;
 
 const NFT_TABLE = 'iff';
+const NETNS_ETC = '/etc/netns';
 const NS_NAME_RE = /^[A-Za-z0-9_.-]+$/;
 const OUR_NAME_RE = /^iff(\d+)-(\d+)-/;
 
 const ip4 = (cidr: string): string => cidr.split('/')[0] ?? cidr;
 
 // ───────────────────────────── helpers ─────────────────────────────
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -470,6 +471,7 @@ function onSignal(signal: NodeJS.Signals): void {
   }
   signalCleanupRunning = true;
   const labs = [...liveLabs];
+  // A bound on the cleanup, not a wait for it.
   const timeout = sleep(3000);
   void Promise.race([Promise.allSettled(labs.map((l) => l.destroy())), timeout]).then(() => {
     onExit();
@@ -589,6 +591,7 @@ export class NetLab {
     const clash = this.namespaces.filter((n) => existing.has(n));
     if (clash.length > 0) throw new LabError(`namespace already exists: ${clash.join(', ')}`);
     this.owned = this.namespaces;
+    this.createResolverFile();
     const host: string[] = this.namespaces.map((n) => `netns add ${n}`);
     const veth = (a: string, nsA: string, b: string, nsB: string): string => `link add ${a} netns ${nsA} type veth peer name ${b} netns ${nsB}`;
     host.push(veth('eth0', dut, 'lan0', r1), veth('wan0', r1, 'to-r1', inet));
@@ -907,6 +910,7 @@ export class NetLab {
       await Promise.allSettled([...this.processes].map((p) => p.stop({ graceMs: 1000 })));
       await deleteNamespaces(this.owned);
     } finally {
+      this.removeResolverFile();
       this.destroyed = true;
       this.forget();
     }
@@ -917,6 +921,7 @@ export class NetLab {
     if (this.destroyed) return;
     for (const p of this.processes) p.killNow();
     deleteNamespacesSync(this.owned);
+    this.removeResolverFile();
     this.destroyed = true;
     this.forget();
   }
@@ -927,6 +932,26 @@ export class NetLab {
   }
 
   // ───── internals ─────
+
+  /**
+   * The device's own resolver file: `ip netns exec` bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf
+   * when it exists, so a service in the device that manages DNS (failover.dns, the controller's DNS option)
+   * writes this file and never the host's.
+   */
+  private createResolverFile(): void {
+    const dir = join(NETNS_ETC, this.ns.dut);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'resolv.conf'), `# resolver file of the lab device ${this.ns.dut} (the host's is never touched)\n`);
+  }
+
+  private removeResolverFile(): void {
+    rmSync(join(NETNS_ETC, this.ns.dut), { recursive: true, force: true });
+    try {
+      rmdirSync(NETNS_ETC); // only if no other lab (or anyone else) uses it
+    } catch {
+      // not empty, or gone
+    }
+  }
 
   private requireCarrier(): string {
     if (!this.ns.carrier) throw new LabError('this lab was created with carrier: false (no ppp0)');

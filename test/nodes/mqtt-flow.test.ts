@@ -9,32 +9,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { coreNodes, initHelper, redRuntime } from '../support/red-helper';
 import type { FlowNode } from '../support/flow-check';
+import { findMosquitto } from '../support/mosquitto';
 
 const helper = initHelper();
 const EXAMPLE = resolve(__dirname, '../../../examples/failover-controller/02 - Notify by MQTT and e-mail.json');
 const example = JSON.parse(readFileSync(EXAMPLE, 'utf8')) as FlowNode[];
-
-/** mosquitto on PATH, or where Debian puts it (/usr/sbin is not on a normal user's PATH). */
-function findMosquitto(): string | null {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].filter(Boolean);
-  for (const dir of dirs) {
-    const file = join(dir, 'mosquitto');
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      /* next */
-    }
-  }
-  return null;
-}
 
 const MOSQUITTO = findMosquitto();
 if (!MOSQUITTO) console.warn('SKIPPED: the MQTT example tests need the mosquitto broker (apt-get install -y mosquitto; .ci/run installs it)');

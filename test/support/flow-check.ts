@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeInitializer } from 'node-red';
-import { coreNodes, CORE_NODE_FILES, initHelper, ourNode } from './red-helper';
+import { BUILD_ROOT, coreNodes, CORE_NODE_FILES, initHelper, ourNode } from './red-helper';
 import { editorRegistration, literal } from './editor-html';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -98,7 +98,7 @@ export async function checkLoads(flow: FlowNode[], credentials: Record<string, R
     const core = [...types].filter((t) => !OUR_TYPES.has(t));
     const unknown = core.filter((t) => !(t in CORE_NODE_FILES));
     assert.deepEqual(unknown, [], 'types that are neither ours nor core Node-RED nodes');
-    const missingFiles = ours.filter((t) => !existsSync(join(ROOT, 'dist', 'nodes', `${t}.js`)));
+    const missingFiles = ours.filter((t) => !existsSync(join(BUILD_ROOT, 'nodes', `${t}.js`)));
     assert.deepEqual(missingFiles, [], 'node files not built (dist/nodes)');
 
     const initializers: NodeInitializer[] = [...ours.map(ourNode), ...coreNodes(core)];

@@ -131,7 +131,10 @@ export function coreNodes(types: Iterable<string>): NodeInitializer[] {
   return [...files].map((f) => load(join(rt.coreNodesDir, 'core', f)) as NodeInitializer);
 }
 
-/** Our node's initializer from dist/nodes (the compiled `export =` function). */
+/** The compiled tree this file belongs to: dist, or the folder of a parallel build (tsc --outDir dist-x). */
+export const BUILD_ROOT = resolve(__dirname, '../..');
+
+/** Our node's initializer from dist/nodes (the compiled `export =` function) of the same build as this file. */
 export function ourNode(type: string): NodeInitializer {
-  return createRequire(__filename)(join(REPO_ROOT, 'dist', 'nodes', `${type}.js`)) as NodeInitializer;
+  return createRequire(__filename)(join(BUILD_ROOT, 'nodes', `${type}.js`)) as NodeInitializer;
 }

@@ -5,11 +5,13 @@
  * ours start with `{"kind":`):
  *   {"kind":"ready","t":ms}                                             the flow has started
  *   {"kind":"message","t":ms,"node":"out1","topic":...,"payload":...}   a message reached helper node out1/out2/...
+ *                                                                        (with "status" when it came from a Status node)
  *   {"kind":"status","t":ms,"status":{fill,shape,text}}                 the controller `ctl` set its badge
  *   {"kind":"deployed","t":ms}                                          a redeploy asked for on stdin is running
  *   {"kind":"closed","t":ms,"ipMonitors":n}                             SIGTERM/SIGINT: the flow is closed (n = our
  *                                                                        `ip monitor` children still alive: must be 0)
  * Usage: node controller-driver.js FLOW.json
+ * IFF_RED_SETTINGS (environment, optional): JSON object of Node-RED settings for the runtime (e.g. mqttReconnectTime).
  * FLOW.json is a flow as the editor exports it; its helper nodes (type `helper`) are the observation points
  * and the controller to watch has id `ctl`. A line `{"deploy":"OTHER.json"}` on stdin makes a full redeploy.
  * Exit 0 after a clean close, 1 if closing failed, 2 on bad input.
@@ -26,6 +28,7 @@ type FlowItem = { id: string; type: string } & Record<string, unknown>;
 type Flows = Parameters<typeof helper.load>[1];
 
 const helper = initHelper();
+if (process.env['IFF_RED_SETTINGS']) helper.settings(JSON.parse(process.env['IFF_RED_SETTINGS']) as Record<string, unknown>);
 
 /** Our node types and the core ones the flow uses (the uplink config node always). */
 function nodesFor(flow: FlowItem[]): NodeInitializer[] {
@@ -48,7 +51,7 @@ function readFlow(file: string): FlowItem[] {
 /** Listens to every helper node and to the controller's badge (helper nodes are new after each deploy). */
 function observe(flow: FlowItem[]): void {
   for (const item of flow.filter((n) => n.type === 'helper')) {
-    helper.getNode(item.id).on('input', (msg: NodeMessage) => print('message', { node: item.id, topic: msg.topic, payload: msg.payload }));
+    helper.getNode(item.id).on('input', (msg: NodeMessage & { status?: unknown }) => print('message', { node: item.id, topic: msg.topic, payload: msg.payload, status: msg.status }));
   }
   const ctl = helper.getNode('ctl') as Node | null;
   if (!ctl) return;
@@ -68,7 +71,7 @@ function ipMonitors(): number {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(ppid) !== process.pid || state === 'Z') continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === 'ip monitor link') n++;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === 'ip monitor link route') n++;
     } catch {
       /* gone meanwhile */
     }
