@@ -7,6 +7,7 @@
  * Requests are serialised (a second request waits for the first), and asking for the state the modem is
  * already in is a no-op: two "on"s never toggle it twice.
  */
+import { Clock, systemClock } from '../engine/clock';
 import { Logger, silentLogger } from '../log/logger';
 import { abortReason, sleep } from '../process/command';
 import { GpioDriver, GpioDriverKind, GpioError, GpioValue } from './gpio';
@@ -27,6 +28,8 @@ export interface FonaPowerOptions {
   /** How often PS is read while waiting (default 100 ms). */
   pollMs?: number;
   logger?: Logger;
+  /** Time for the status wait (tests pass a fake clock). */
+  clock?: Clock;
 }
 
 export interface PowerResult {
@@ -49,6 +52,7 @@ export class FonaPower {
   private readonly statusTimeoutMs: number;
   private readonly pollMs: number;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private readonly closing = new AbortController();
   private queue: Promise<unknown> = Promise.resolve();
   private closed: Promise<void> | undefined;
@@ -64,6 +68,7 @@ export class FonaPower {
     this.statusTimeoutMs = options.statusTimeoutMs ?? DEFAULT_STATUS_TIMEOUT_MS;
     this.pollMs = options.pollMs ?? 100;
     this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
   }
 
   get driverKind(): GpioDriverKind {
@@ -123,11 +128,11 @@ export class FonaPower {
     const abort = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
     this.logger.debug(`FONA power ${before} -> ${want}: KEY (GPIO ${this.keyPin}) low for ${this.keyPulseMs} ms`);
     await this.driver.pulse(this.keyPin, 0, this.keyPulseMs, abort);
-    const deadline = Date.now() + this.statusTimeoutMs;
+    const deadline = this.clock.now() + this.statusTimeoutMs;
     for (;;) {
       const now = await this.readPower();
       if (now === want) return { power: now, changed: true, driver: this.driver.kind };
-      if (Date.now() >= deadline) {
+      if (this.clock.now() >= deadline) {
         throw new GpioError(
           'STATUS_UNCHANGED',
           `the FONA did not switch ${want}: its power status pin (GPIO ${this.psPin}) still reads ${now === 'on' ? 1 : 0} (${now}) ` +
@@ -136,7 +141,7 @@ export class FonaPower {
             'and that the pins are BCM numbers, not physical pin numbers',
         );
       }
-      await sleep(this.pollMs, abort);
+      await sleep(this.pollMs, abort, this.clock);
     }
   }
 }

@@ -10,6 +10,7 @@
  * unexported when the last driver using it closes.
  */
 import { createRequire } from 'node:module';
+import { Clock, systemClock } from '../engine/clock';
 import { errorMessage } from '../errors';
 import { sleep } from '../process/command';
 import { GPIO_PERMISSION_FIX, GpioDriver, GpioError, GpioValue, OperationTracker } from './gpio';
@@ -32,6 +33,8 @@ export interface RpiGpioModule {
 export interface RpiGpioOptions {
   /** Loads the package (tests pass a stand-in). */
   load?: () => RpiGpioModule;
+  /** Times the pulse (tests pass a fake clock). */
+  clock?: Clock;
 }
 
 interface SharedState {
@@ -86,7 +89,10 @@ export class RpiGpioDriver implements GpioDriver {
   private readonly ops = new OperationTracker(() => 'rpi-gpio');
   private readonly controllers = new Set<AbortController>();
 
-  private constructor(private readonly gpio: RpiGpioModule) {
+  private constructor(
+    private readonly gpio: RpiGpioModule,
+    private readonly clock: Clock,
+  ) {
     let state = shared.get(gpio);
     if (!state) {
       state = { users: 0, pins: new Map() };
@@ -109,7 +115,7 @@ export class RpiGpioDriver implements GpioDriver {
           `reinstall the package here, or use the libgpiod driver`,
       );
     }
-    return new RpiGpioDriver(gpio);
+    return new RpiGpioDriver(gpio, options.clock ?? systemClock);
   }
 
   read(pin: number): Promise<GpioValue> {
@@ -137,7 +143,7 @@ export class RpiGpioDriver implements GpioDriver {
       this.controllers.add(controller);
       let aborted: unknown;
       try {
-        await sleep(ms, controller.signal);
+        await sleep(ms, controller.signal, this.clock);
       } catch (e) {
         aborted = e;
       } finally {

@@ -15,10 +15,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
+import { Clock, TimerHandle, systemClock } from '../engine/clock';
 import { errorMessage } from '../errors';
 import { LinkSource, LinkState } from '../linkwatch/link-watch';
 import { Logger, silentLogger } from '../log/logger';
-import { ChildExit, CommandOutcome, ManagedChild, abortReason, describeOutcome, runCommand } from '../process/command';
+import { ChildExit, CommandOutcome, ManagedChild, abortReason, describeOutcome, runCommand, sleep } from '../process/command';
 import { isValidPeer } from './peer';
 import { pppdExitMeaning } from './pppd-exit';
 
@@ -99,6 +100,8 @@ export interface PppLinkOptions {
   logger?: Logger;
   /** Reads the interface's IPv4 address (default: os.networkInterfaces()). */
   readAddress?: (iface: string) => PppAddress | null;
+  /** Times the up-wait, the redial back-off and the hang-up wait (tests pass a fake clock). */
+  clock?: Clock;
 }
 
 export class PppError extends Error {
@@ -147,6 +150,7 @@ export class PppLink extends EventEmitter {
   private readonly links: LinkSource;
   private readonly logger: Logger;
   private readonly readAddress: (iface: string) => PppAddress | null;
+  private readonly clock: Clock;
 
   private phase: PppPhase = 'down';
   private address: PppAddress | null = null;
@@ -155,7 +159,7 @@ export class PppLink extends EventEmitter {
   private chain: Promise<unknown> = Promise.resolve();
   private dialAbort: AbortController | null = null;
   private child: ManagedChild | null = null;
-  private redialTimer: NodeJS.Timeout | null = null;
+  private redialTimer: TimerHandle | null = null;
   private attempts = 0;
   /** The link was lost by itself: a pppd may still be around (persist), to hang up before redialling. */
   private leftover = false;
@@ -195,6 +199,7 @@ export class PppLink extends EventEmitter {
     this.links = options.links;
     this.logger = options.logger ?? silentLogger;
     this.readAddress = options.readAddress ?? readIPv4;
+    this.clock = options.clock ?? systemClock;
     this.links.on('change', this.onLink);
   }
 
@@ -287,7 +292,7 @@ export class PppLink extends EventEmitter {
     const abort = new AbortController();
     this.dialAbort = abort;
     this.setPhase('dialing');
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     try {
       let address = this.upNow();
       if (address) {
@@ -295,7 +300,7 @@ export class PppLink extends EventEmitter {
       } else {
         await this.startDialer(abort.signal);
         address = await this.waitUp(abort.signal);
-        this.logger.info(`${this.iface} is up: ${address.address} (${((Date.now() - startedAt) / 1000).toFixed(1)} s after ${this.startCommandLine})`);
+        this.logger.info(`${this.iface} is up: ${address.address} (${((this.clock.now() - startedAt) / 1000).toFixed(1)} s after ${this.startCommandLine})`);
       }
       this.address = address;
       this.attempts = 0;
@@ -347,8 +352,8 @@ export class PppLink extends EventEmitter {
   private waitUp(signal: AbortSignal): Promise<PppAddress> {
     return new Promise<PppAddress>((resolve, reject) => {
       const finish = (fn: () => void): void => {
-        clearTimeout(timeout);
-        clearInterval(poll);
+        this.clock.clearTimeout(timeout);
+        this.clock.clearTimeout(poll);
         signal.removeEventListener('abort', onAbort);
         this.wake = null;
         fn();
@@ -362,10 +367,15 @@ export class PppLink extends EventEmitter {
         if (address) finish(() => resolve(address));
       };
       const onAbort = (): void => finish(() => reject(abortReason(signal)));
-      const timeout = setTimeout(() => {
+      const timeout = this.clock.setTimeout(() => {
         finish(() => reject(new PppError('timeout', `${this.iface} did not come up within ${this.upTimeoutMs / 1000} s after ${this.startCommandLine}`)));
       }, this.upTimeoutMs);
-      const poll = setInterval(check, POLL_MS);
+      // The clock has no interval: each poll schedules the next.
+      const tick = (): void => {
+        poll = this.clock.setTimeout(tick, POLL_MS);
+        check();
+      };
+      let poll = this.clock.setTimeout(tick, POLL_MS);
       signal.addEventListener('abort', onAbort, { once: true });
       this.wake = check;
       check();
@@ -413,7 +423,7 @@ export class PppLink extends EventEmitter {
     for (let i = 0; i < 10; i++) {
       const address = this.upNow();
       if (address) return address;
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await sleep(POLL_MS, undefined, this.clock);
       if (this.closed) return null;
     }
     return null;
@@ -435,7 +445,7 @@ export class PppLink extends EventEmitter {
     this.clearRedial();
     this.setPhase('redial-wait');
     this.logger.info(`Redialling ${this.peer} in ${delay / 1000} s (attempt ${this.attempts})`);
-    this.redialTimer = setTimeout(() => {
+    this.redialTimer = this.clock.setTimeout(() => {
       this.redialTimer = null;
       this.serial(async () => {
         if (!this.wanted || this.closed || this.phase === 'up') return;
@@ -449,7 +459,7 @@ export class PppLink extends EventEmitter {
   }
 
   private clearRedial(): void {
-    if (this.redialTimer) clearTimeout(this.redialTimer);
+    if (this.redialTimer) this.clock.clearTimeout(this.redialTimer);
     this.redialTimer = null;
     if (this.phase === 'redial-wait') this.setPhase('down');
   }
@@ -484,13 +494,13 @@ export class PppLink extends EventEmitter {
   }
 
   private async waitGone(waitMs: number): Promise<void> {
-    const deadline = Date.now() + waitMs;
+    const deadline = this.clock.now() + waitMs;
     while (this.links.state(this.iface).up) {
-      if (Date.now() >= deadline) {
+      if (this.clock.now() >= deadline) {
         this.logger.warn(`${this.iface} is still up ${waitMs / 1000} s after hanging up ${this.peer}`);
         return;
       }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await sleep(POLL_MS, undefined, this.clock);
     }
   }
 }

@@ -7,6 +7,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { execa, ResultPromise } from 'execa';
+import { Clock, systemClock } from '../engine/clock';
 
 export interface CommandOutcome {
   argv: string[];
@@ -182,18 +183,18 @@ export class ManagedChild {
   }
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it is aborted; the timer never outlives it. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms` on `clock`, or rejects with the signal's reason as soon as it is aborted; the timer never outlives it. */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortReason(signal));
       return;
     }
     const onAbort = (): void => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       reject(abortReason(signal!));
     };
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);

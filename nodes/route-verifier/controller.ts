@@ -7,6 +7,7 @@
  * Rounds never overlap: messages that arrive during a round wait for the next one, and waiting messages
  * that ask for the same targets share it (each still gets its own output message).
  */
+import { Clock, TimerHandle, systemClock } from '../../lib/engine/clock';
 import { describeIssue, errorMessage } from '../../lib/errors';
 import type { LinkState } from '../../lib/linkwatch/link-watch';
 import { Probe, ProbeResult, allDown } from '../../lib/probes/probe';
@@ -46,6 +47,8 @@ export interface VerifierServices {
   probe: Probe;
   /** The interface's state (sysfs). */
   readLink(iface: string): Promise<LinkState>;
+  /** Times the repeat interval and the close wait (default: the system clock; tests pass a fake one). */
+  clock?: Clock;
 }
 
 /** One message waiting for a round: its own targets, and where its answer goes. */
@@ -98,10 +101,11 @@ export class VerifierController extends NodeController {
   private running: Promise<void> | null = null;
   private closing = false;
   private abort: AbortController | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private timerWaiting = false;
   /** The last uplink (with its effective targets) pinned, for unpin. */
   private pinned: UplinkConfig | null = null;
+  private readonly clock: Clock;
 
   constructor(
     node: Node,
@@ -109,6 +113,7 @@ export class VerifierController extends NodeController {
     private readonly services: VerifierServices,
   ) {
     super(node, NS, services.translate);
+    this.clock = services.clock ?? systemClock;
     const found = lookupUplink((id) => services.getNode(id), def.uplink);
     const interval = parseInterval(def.interval);
     if (!found.uplink) {
@@ -143,21 +148,21 @@ export class VerifierController extends NodeController {
 
   async close(): Promise<void> {
     this.closing = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.abort?.abort();
     // Messages still waiting will not get a round: they are finished without output.
     for (const r of this.pending.splice(0)) r.done();
     if (this.running) {
       // Node-RED gives up on a close after 15 s; an attempt can wait up to the uplink's timeout (<= 60 s).
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerHandle | undefined;
       const ended = await Promise.race([
         this.running.then(() => true),
         new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS);
+          timer = this.clock.setTimeout(() => resolve(false), CLOSE_WAIT_MS);
         }),
       ]);
-      clearTimeout(timer);
+      if (timer) this.clock.clearTimeout(timer);
       if (!ended) this.node.warn(this.t('errors.closeWait', { seconds: CLOSE_WAIT_MS / 1000 }));
     }
     if (this.routes && this.pinned) {
@@ -175,11 +180,11 @@ export class VerifierController extends NodeController {
   /** Rounds of its own on a fixed grid: tick k at start + k x interval. */
   private schedule(delayMs: number): void {
     if (this.closing) return;
-    const due = Date.now() + delayMs;
-    this.timer = setTimeout(() => {
+    const due = this.clock.now() + delayMs;
+    this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       this.tick();
-      this.schedule(Math.max(0, due + this.intervalMs - Date.now()));
+      this.schedule(Math.max(0, due + this.intervalMs - this.clock.now()));
     }, delayMs);
   }
 

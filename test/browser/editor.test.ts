@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { isRoot, listNamespaces, missingTools, removeStaleLabs } from '../lab/netlab';
+import { sleep, until } from '../support/wait';
 
 const ROOT = resolve(__dirname, '../../..');
 const PACKAGE = 'node-red-contrib-ifacefailover';
@@ -113,7 +114,6 @@ interface PageGlobals {
 
 // ───────────────────────────── helpers ─────────────────────────────
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -532,8 +532,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
     await browser?.close();
     if (shotsTemp) rmSync(shotsTemp, { recursive: true, force: true });
     // chromium and its helpers have exited with the context
-    const deadline = Date.now() + 5000;
-    while (browserProcesses(profile).length > 0 && Date.now() < deadline) await sleep(100);
+    await until(() => browserProcesses(profile).length === 0, { timeoutMs: 5000, intervalMs: 100 }).catch(() => undefined);
     assert.deepEqual(browserProcesses(profile), [], 'chromium processes left behind');
   });
 
@@ -599,7 +598,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       await paletteItem(page, 'ppp-control').waitFor({ state: 'visible' });
       await paletteItem(page, 'failover-controller').hover();
       await page.locator('.red-ui-popover').first().waitFor({ state: 'visible', timeout: 5000 }).catch(() => undefined);
-      await sleep(300);
+      await sleep(300); // the popover's fade-in has no event to wait for
       await shot(page, 'palette.png', { x: 0, y: 0, width: 640, height: 600 });
       await page.mouse.move(700, 700);
       await page.locator('#red-ui-palette .red-ui-component-footer button').nth(1).click(); // expand all
@@ -777,7 +776,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       await flowNode(page, made['inject']).locator('rect.red-ui-flow-node-button-button').click();
       await waitForStatus(page, made['verifier'], /^1\/1 up/, 10_000);
       await waitForStatus(page, made['switch'], /^dry run: default via lo$/, 10_000);
-      await sleep(300);
+      await sleep(300); // the editor's redraw has no event to wait for
       await shot(page, 'flow.png', await boxAround(page, Object.values(made).filter((id) => id !== made['uplink']), 40));
     });
 
@@ -1015,7 +1014,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         el.scrollLeft = 0;
         el.scrollTop = 0;
       });
-      await sleep(500);
+      await sleep(500); // the zoom animation has no event to wait for
       const all = await page.evaluate(() => {
         const { RED } = globalThis as unknown as PageGlobals;
         const ids: string[] = [];

@@ -11,6 +11,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { isRoot, listNamespaces, missingTools, removeStaleLabs } from './netlab';
+import { sleep } from '../support/wait';
 
 const DEMO = resolve(__dirname, '../../demo/start.js');
 const ROOT = isRoot();
@@ -30,7 +31,6 @@ function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Demo {
   child: ChildProcess;

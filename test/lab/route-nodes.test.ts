@@ -15,6 +15,7 @@ import { NetLab, LabProcess, isRoot, missingTools } from './netlab';
 import { labRunner } from './lab-runner';
 import { uplinkConfig } from '../support/flows';
 import { leftovers } from './service-harness';
+import { until } from '../support/wait';
 
 const DRIVER = join(resolve(__dirname, 'drivers'), 'route-nodes-driver.js');
 
@@ -103,13 +104,6 @@ async function ourRules(lab: NetLab): Promise<{ priority?: number; oif?: string;
   return ((await lab.rules()) as { priority?: number }[]).filter((r) => (r.priority ?? 0) >= 4200 && (r.priority ?? 0) < 4264);
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // ───── tests ─────
 
@@ -126,7 +120,7 @@ test('route-verifier pinned to eth0 and route-switch in the dut: ok, cut -> outp
       await d.waitFor((e) => e.event === 'ready', 0, 'the flow to start');
 
       // Deployed: the verifier pinned eth0 (table 4200 + rules), and the main table still has no default.
-      await until(async () => (await ourRules(lab)).length === 2, 'the verifier to pin eth0');
+      await until(async () => (await ourRules(lab)).length === 2, { what: 'the verifier to pin eth0', timeoutMs: 5000 });
       const rules = await ourRules(lab);
       assert.deepEqual(rules.map((r) => [r.priority, r.oif ?? r.src, r.table]).sort(), [
         [4200, '192.0.2.2', '4200'],

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LabProcess, NetLab, RouteInfo } from './netlab';
+import { sleep } from '../support/wait';
 
 export const SERVICE_BIN = resolve(__dirname, '../../bin/ifacefailover.js');
 
@@ -67,9 +68,8 @@ export function startService(lab: NetLab, properties: string, args: string[] = [
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+// Re-exported for the lab tests that import it from here; the one definition is in test/support/wait.ts.
+export { sleep };
 
 /** Polls the device's main-table default route until `dev` carries it; returns it. */
 export async function waitForDefault(lab: NetLab, dev: string, timeoutMs = 20_000): Promise<RouteInfo> {

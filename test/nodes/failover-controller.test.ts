@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import * as capabilities from '../../lib/runtime/capabilities';
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from '../../nodes/shared/red';
 import { initHelper, ourNode } from '../support/red-helper';
+import { sleep, until, waitFor } from '../support/wait';
 
 const helper = initHelper();
 const controllerNode = ourNode('failover-controller');
@@ -106,17 +107,6 @@ async function load(items: FlowItem[], nodes = [uplinkNode, controllerNode]): Pr
 
 type Msg = NodeMessage & { payload?: unknown; error?: { message: string } };
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Every message a helper node received (re-attached after each deploy, since a full deploy makes new helpers). */
 class Recorder {
@@ -129,7 +119,7 @@ class Recorder {
     this.messages.length = 0;
   }
   waitFor(what: string, match: (m: Msg) => boolean, timeoutMs = 5000): Promise<Msg> {
-    return until(what, () => this.messages.find(match), timeoutMs);
+    return waitFor(() => this.messages.find(match), { what, timeoutMs });
   }
 }
 
@@ -164,10 +154,13 @@ const sentEvents = (node: Node) =>
 const statuses = (node: Node) => callsOf(node, 'status').map((a) => a[0] as NodeStatus);
 const lastStatus = (node: Node) => statuses(node).at(-1);
 function waitForStatus(node: Node, fill: string, shape: string, text: string, timeoutMs = 5000): Promise<NodeStatus> {
-  return until(`status ${fill} ${shape} ${text}`, () => {
-    const s = lastStatus(node);
-    return s && s.fill === fill && s.shape === shape && s.text === text ? s : undefined;
-  }, timeoutMs);
+  return waitFor(
+    () => {
+      const s = lastStatus(node);
+      return s && s.fill === fill && s.shape === shape && s.text === text ? s : undefined;
+    },
+    { what: `status ${fill} ${shape} ${text}`, timeoutMs },
+  );
 }
 
 function send(msg: Record<string, unknown>): void {
@@ -246,7 +239,7 @@ describe('failover-controller', () => {
     assert.deepEqual([good.ok, good.up, good.down, good.health, good.loss], [true, ['127.0.0.1'], [], 'up', 0]);
     assert.equal(typeof good.rtt, 'number');
     assert.deepEqual([bad.ok, bad.up, bad.down, bad.health, bad.rtt, bad.iface], [false, [], ['127.0.0.1'], 'down', null, 'nosuch0']);
-    await until('several rounds (interval 0.2 s)', () => (rounds.messages.filter((m) => payloadOf(m).uplink === 'backup').length >= 3 ? true : undefined));
+    await until(() => rounds.messages.filter((m) => payloadOf(m).uplink === 'backup').length >= 3, { what: 'several rounds (interval 0.2 s)', timeoutMs: 5000 });
 
     // Badge: starting, waiting for the primary's interface, then on the backup.
     await waitForStatus(ctl, 'yellow', 'ring', `${K}.status.backup`);
@@ -316,7 +309,7 @@ describe('failover-controller', () => {
 
     const before = rounds.messages.length;
     send({ payload: 'recheck', _msgid: 'm6' });
-    const again = await until('a round after recheck (the interval is 300 s)', () => rounds.messages[before]);
+    const again = await waitFor(() => rounds.messages[before], { what: 'a round after recheck (the interval is 300 s)', timeoutMs: 5000 });
     assert.equal(payloadOf(again).uplink, 'primary');
 
     for (const id of ['m2', 'm3', 'm4', 'm5', 'm6']) await completed.waitFor(`${id} completed`, (m) => m._msgid === id);
@@ -394,7 +387,7 @@ describe('failover-controller', () => {
     it('says which uplink is wrong and why', async () => {
       await load(flow([uplink({ id: 'up1', name: 'primary', iface: 'lo' })], { uplinks: ['up1', 'gone'] }), [uplinkNode, (RED: NodeAPI) => controllerNode(withCatalog(RED))]);
       const ctl = helper.getNode('ctl');
-      const s = await until('a status', () => lastStatus(ctl));
+      const s = await waitFor(() => lastStatus(ctl), { what: 'a status', timeoutMs: 5000 });
       assert.equal(s.text, 'invalid: uplink 2: uplink config node gone is not deployed');
       assert.deepEqual(callsOf(ctl, 'error'), [['invalid configuration: uplink 2: uplink config node gone is not deployed']]);
     });
@@ -421,7 +414,7 @@ describe('failover-controller', () => {
       const errors = callsOf(ctl, 'error').map((a) => String(a[0]));
       assert.equal(errors.length, 1);
       assert.match(errors[0], /^changing routes needs root or CAP_NET_ADMIN and CAP_NET_RAW \(e\.g\. sudo setcap cap_net_admin,cap_net_raw\+ep .*\), or tick Dry run$/);
-      await sleep(300);
+      await sleep(300); // time passes: nothing may start meanwhile
       assert.deepEqual(ipMonitors(), []);
       assert.equal(events.messages.length + rounds.messages.length, 0);
     });
@@ -440,7 +433,7 @@ describe('failover-controller', () => {
     await load(flow(dormantPrimary(30)));
     const ctl = helper.getNode('ctl');
     await events.waitFor('waiting for the primary', is('waiting', 'primary'));
-    await until('a few rounds', () => (rounds.messages.length >= 4 ? true : undefined));
+    await until(() => rounds.messages.length >= 4, { what: 'a few rounds', timeoutMs: 5000 });
     assert.equal(ipMonitors().length, 1, 'one ip monitor for the controller');
     await helper.clearFlows(); // stops the flows (close handlers done) and keeps the spies, unlike unload()
     assert.deepEqual(ipMonitors(), [], 'ip monitor has exited when close is done');
@@ -449,7 +442,7 @@ describe('failover-controller', () => {
     assert.deepEqual(sentEvents(ctl).slice(-1), ['teardown primary']);
     assert.deepEqual(lastStatus(ctl), {}, 'badge cleared');
     const sent = callsOf(ctl, 'send').length;
-    await sleep(800);
+    await sleep(800); // time passes: no timer of the closed node may fire
     assert.equal(callsOf(ctl, 'send').length, sent, 'no round or timer of the closed node fires');
   });
 
@@ -462,7 +455,7 @@ describe('failover-controller', () => {
 
     // A change elsewhere leaves it alone.
     await setFlows([...flow(healthyPrimary()), { id: 'other', type: 'helper', z: 'f1', x: 1, y: 1 }]);
-    await sleep(300);
+    await sleep(300); // time passes: the deploy must not restart it meanwhile
     assert.equal(helper.getNode('ctl'), ctl);
     assert.deepEqual(lifecycle(), ['setup primary', 'connected primary']);
 

@@ -12,6 +12,7 @@ import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { resolve } from 'node:path';
 import { coreNodes, initHelper } from '../support/red-helper';
 import type { FlowNode } from '../support/flow-check';
+import { sleep, until } from '../support/wait';
 
 const helper = initHelper();
 const EXAMPLE = resolve(__dirname, '../../../examples/failover-controller/03 - Post events over HTTP with retries.json');
@@ -114,13 +115,6 @@ function emit(msg: { topic: string; payload: Record<string, unknown> }): void {
   for (const id of eventTargets) helper.getNode(id).receive(JSON.parse(JSON.stringify(msg)) as Record<string, unknown>);
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** What the queue function warned about (node.warn), in order. */
 function queueWarnings(): string[] {
@@ -131,7 +125,6 @@ function queueWarnings(): string[] {
     .map((e) => String(e.msg));
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('example 03: post events over HTTP with retries (core nodes)', () => {
   before(() => helper.startServer());
@@ -154,9 +147,9 @@ describe('example 03: post events over HTTP with retries (core nodes)', () => {
     const port = await freePort();
     await load(testFlow(`http://127.0.0.1:${port}/myapp/contextroot/`));
     for (const e of EVENTS) emit(e);
-    await sleep(2000); // refused: the head is retried with back-off, the others wait behind it
+    await sleep(2000); // time passes with the receiver down (the scenario); refused: the head is retried with back-off, the others wait behind it
     const { hits } = await receiver(port);
-    await until('three deliveries', () => hits.length >= 3);
+    await until(() => hits.length >= 3, { what: 'three deliveries', timeoutMs: 20_000 });
     await sleep(1500); // anything sent twice would show up now
     assert.deepEqual(
       hits.map((h) => h.path),
@@ -174,8 +167,8 @@ describe('example 03: post events over HTTP with retries (core nodes)', () => {
     const { hits, requests } = await receiver(port, (n) => (n === 1 ? 503 : n === 2 ? 'hang' : n === 4 ? 404 : 200));
     await load(testFlow(`http://127.0.0.1:${port}/myapp/contextroot/`, { FIRST_RETRY_MS: 100, REQUEST_TIMEOUT_MS: 500 }));
     for (const e of EVENTS) emit(e);
-    await until('two deliveries', () => hits.length >= 2);
-    await sleep(500);
+    await until(() => hits.length >= 2, { what: 'two deliveries', timeoutMs: 20_000 });
+    await sleep(500); // time passes: no sixth request may come
     assert.equal(requests(), 5);
     assert.deepEqual(
       hits.map((h) => h.path.split('/').pop()),
@@ -191,7 +184,7 @@ describe('example 03: post events over HTTP with retries (core nodes)', () => {
     await sleep(200); // the first attempt was refused; the retry waits in the back-off delay node
     await helper.unload();
     const { requests } = await receiver(port);
-    await sleep(1500);
+    await sleep(1500); // time passes: a pending retry would have fired by now
     assert.equal(requests(), 0, 'no request after the flow was stopped');
   });
 });

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { coreNodes, initHelper, redRuntime } from '../support/red-helper';
 import type { FlowNode } from '../support/flow-check';
 import { findMosquitto } from '../support/mosquitto';
+import { until } from '../support/wait';
 
 const helper = initHelper();
 const EXAMPLE = resolve(__dirname, '../../../examples/failover-controller/02 - Notify by MQTT and e-mail.json');
@@ -160,13 +161,6 @@ function emit(port: 0 | 1, msg: { topic: string; payload: Record<string, unknown
   for (const id of controller?.wires?.[port] ?? []) helper.getNode(id).receive(JSON.parse(JSON.stringify(msg)) as Record<string, unknown>);
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('example 02: notify by MQTT (a real Mosquitto broker) and e-mail', { skip: MOSQUITTO ? false : 'mosquitto is not installed' }, () => {
   let mosquitto: Broker;
@@ -189,7 +183,7 @@ describe('example 02: notify by MQTT (a real Mosquitto broker) and e-mail', { sk
       const types = [...new Set(flow.map((n) => n.type).filter((t) => t !== 'tab' && t !== 'helper'))];
       await helper.load(coreNodes(types), flow as unknown as Parameters<typeof helper.load>[1]);
       const brokerNode = helper.getNode(broker.id) as unknown as { connected?: boolean };
-      await until('the example to connect to the broker', () => brokerNode.connected === true);
+      await until(() => brokerNode.connected === true, { what: 'the example to connect to the broker' });
       const mails: Record<string, unknown>[] = [];
       helper.getNode(mailPreview.id).on('input', (m: Record<string, unknown>) => mails.push(m));
 
@@ -197,7 +191,7 @@ describe('example 02: notify by MQTT (a real Mosquitto broker) and e-mail', { sk
       emit(0, { topic: 'health', payload: { event: 'health', uplink: 'wired', iface: 'eth0', health: 'down', active: 'wifi', time: T } });
       for (const a of AVAILABLE) emit(1, a);
 
-      await until('all messages at the subscriber', () => live.got.length >= EVENTS.length + 1 + AVAILABLE.length);
+      await until(() => live.got.length >= EVENTS.length + 1 + AVAILABLE.length, { what: 'all messages at the subscriber' });
       const events = live.got.filter((g) => g.topic === 'ifacefailover/events');
       assert.deepEqual(
         events.map((g) => JSON.parse(g.payload) as unknown),
@@ -218,7 +212,7 @@ describe('example 02: notify by MQTT (a real Mosquitto broker) and e-mail', { sk
       // Probe results are retained: a dashboard that connects later sees the last one at once.
       const late = await subscriber(mosquitto.port, 'ifacefailover/available', 'late');
       try {
-        await until('the retained probe result', () => late.got.length >= 1);
+        await until(() => late.got.length >= 1, { what: 'the retained probe result' });
         assert.equal(late.got.length, 1);
         assert.equal(late.got[0].retain, true);
         assert.deepEqual(JSON.parse(late.got[0].payload), AVAILABLE[1].payload);
@@ -232,7 +226,7 @@ describe('example 02: notify by MQTT (a real Mosquitto broker) and e-mail', { sk
       await lateEvents.close();
 
       // The e-mail: only the events that need a human.
-      await until('two e-mails', () => mails.length >= 2);
+      await until(() => mails.length >= 2, { what: 'two e-mails' });
       assert.deepEqual(
         mails.map((m) => [m.topic, m.to]),
         [

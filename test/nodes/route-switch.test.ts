@@ -15,6 +15,7 @@ import { Sink, echoingParams, keyOf, logged as calls, paramsOf, sink as sinkAt, 
 import { FlowNode, nodeFlow, serverHooks, uplinkConfig } from '../support/flows';
 import { RouteSwitchController, RouteSwitchServices } from '../../nodes/route-switch/controller';
 import type { UplinkConfig } from '../../lib/uplink/model';
+import { sleep } from '../support/wait';
 
 /** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
 const helper = initHelper();
@@ -27,7 +28,6 @@ interface Payload {
 }
 type Msg = NodeMessage & { payload: Payload; error?: { message: string; source?: { id: string } } };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The host's IPv4 default routes as ip prints them: compared before and after to prove nothing changed. */
 function hostDefaults(): string {
@@ -127,7 +127,7 @@ describe('route-switch (host namespace, dry run only)', () => {
       assert.ok(String(paramsOf(m.error?.message).problem).includes(named), String(m.error?.message));
       assert.equal(m.error?.source?.id, 's');
       assert.equal(m.topic, 'bad');
-      await sleep(50);
+      await sleep(50); // time passes: nothing may be sent meanwhile
       assert.equal(out.msgs.length, 0);
       assert.deepEqual(calls(s, 'log'), [], 'no command, not even a dry-run one');
       const last = statuses(s).at(-1);
@@ -213,7 +213,7 @@ describe('route-switch (host namespace, dry run only)', () => {
     assert.deepEqual([last?.fill, last?.shape, keyOf(last?.text)], ['red', 'ring', 'route-switch.status.notUplink']);
     s.receive({ uplink: 'loop' });
     assert.equal(keyOf((await caught.next()).error?.message), 'route-switch.errors.notUplink', 'by name too');
-    await sleep(50);
+    await sleep(50); // time passes: nothing may be sent meanwhile
     assert.equal(out.msgs.length, 0);
     assert.deepEqual(calls(s, 'log'), [], 'refused before any route command, not even a dry-run one');
 

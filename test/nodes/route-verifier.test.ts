@@ -11,6 +11,10 @@ import type { Node, NodeMessage } from 'node-red';
 import { initHelper, ourNode } from '../support/red-helper';
 import { Sink, echoingParams, keyOf, logged as calls, paramsOf, sink as sinkAt, statuses } from '../support/node-sink';
 import { FlowNode, nodeFlow, serverHooks, uplinkConfig } from '../support/flows';
+import { sleep } from '../support/wait';
+import { FakeClock } from '../support/fake-clock';
+import { validateUplinks } from '../../lib/uplink/model';
+import { RouteVerifierDef, VerifierController } from '../../nodes/route-verifier/controller';
 
 /** The chosen Node-RED's test helper (see test/support/red-helper.ts); our nodes compiled in dist/nodes. */
 const helper = initHelper();
@@ -29,7 +33,6 @@ interface Payload {
 
 type Msg = NodeMessage & { payload: Payload; error?: { message: string; source?: { id: string } } };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function uplink(id: string, iface: string, targets: string): FlowNode {
   return uplinkConfig(id, `${iface}-up`, iface, '', targets, { timeout: 0.5, retries: 0 });
@@ -203,7 +206,7 @@ describe('route-verifier (host namespace, pin off)', () => {
     assert.equal(first.payload.ok, true);
     await helper.unload();
     const atClose = sends.length;
-    await sleep(400);
+    await sleep(400); // time passes (4 intervals): the closed node's timer may not fire
     assert.equal(sends.length, atClose, 'no send after close');
     assert.deepEqual(badges.at(-1), [{}], 'badge cleared on close');
     await helper.load(nodes, flow()); // afterEach unloads
@@ -219,7 +222,7 @@ describe('route-verifier (host namespace, pin off)', () => {
     const v = helper.getNode('v');
     assert.notEqual(v, old, 'a new node instance');
     const ok = sink('ok');
-    await sleep(300);
+    await sleep(300); // time passes (3 old intervals): neither node may send on its own
     assert.equal(ok.msgs.length, 0, 'interval 0: nothing of its own');
     assert.equal(oldSends.length, atRedeploy, 'the old node sends nothing after its close');
     v.receive({});
@@ -269,7 +272,7 @@ describe('route-verifier (host namespace, pin off)', () => {
       // The limit comes first: no entry was looked at, so no "listed twice" for 99 999 duplicates.
       assert.equal(paramsOf(m.error?.message).problem, `${count} targets: at most 64 per uplink`);
       assert.equal(m.topic, 'many');
-      await sleep(50);
+      await sleep(50); // time passes: nothing may be probed meanwhile
       assert.equal(ok.msgs.length + notok.msgs.length, 0);
       assert.ok(!statuses(v).some((s) => keyOf(s.text) === 'route-verifier.status.probing'), 'no round ran');
       assert.equal(keyOf(statuses(v).at(-1)?.text), 'route-verifier.status.error');
@@ -286,5 +289,38 @@ describe('route-verifier (host namespace, pin off)', () => {
     const m = await caught.next();
     assert.equal(keyOf(m.error?.message), 'route-verifier.errors.targets');
     assert.match(String(paramsOf(m.error?.message).problem), /127\.0\.1\.300.*not an IPv4 address/);
+  });
+});
+
+/** The controller alone on a fake clock: the interval's grid without waiting for it. No Node-RED, no ping. */
+describe('VerifierController on a fake clock (services injected)', () => {
+  it('interval rounds on a fixed grid from the clock; after close no timer is left and nothing more is sent', async () => {
+    const clock = new FakeClock();
+    const [uplink] = validateUplinks([{ name: 'lo-up', iface: 'lo', gateway: null, targets: ['127.0.0.1'] }]);
+    const sent: unknown[] = [];
+    const node = { id: 'v', status: () => undefined, warn: () => undefined, error: () => undefined, on: () => undefined, send: (m: unknown) => sent.push(m) };
+    const def: RouteVerifierDef = { id: 'v', type: 'route-verifier', name: '', z: '', uplink: 'u', interval: 10, targets: '', targetsType: 'str', pin: false };
+    const controller = new VerifierController(node as unknown as ConstructorParameters<typeof VerifierController>[0], def, {
+      translate: (key) => key,
+      getNode: () => ({ uplink, problem: null }),
+      evaluate: async () => undefined,
+      routes: () => assert.fail('pin is off'),
+      probe: { run: async (u) => ({ up: [...u.targets], down: [], rtt: 1, loss: 0, targets: [], ok: true }) },
+      readLink: async (iface) => ({ iface, exists: true, adminUp: true, carrier: true, operstate: 'up', up: true }),
+      clock,
+    });
+    controller.start();
+    await clock.advance(0);
+    assert.equal(sent.length, 1, 'a round at once');
+    await clock.advance(9_999);
+    assert.equal(sent.length, 1, 'not before the interval');
+    await clock.advance(1);
+    assert.equal(sent.length, 2, 'one at 10 s');
+    await clock.advance(20_000);
+    assert.equal(sent.length, 4, 'at 20 s and 30 s');
+    await controller.close();
+    assert.equal(clock.pendingTimers, 0, 'no timer left');
+    await clock.advance(60_000);
+    assert.equal(sent.length, 4, 'nothing after close');
   });
 });

@@ -49,4 +49,15 @@ export class FakeClock implements Clock {
     this.time = end;
     await flushPromises();
   }
+
+  /** Advances in steps until the promise settles (at most maxMs of fake time), then hands back its outcome. */
+  async advanceUntilSettled<T>(promise: Promise<T>, stepMs = 50, maxMs = 120_000): Promise<T> {
+    let settled = false;
+    promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    for (let spent = 0; !settled && spent < maxMs; spent += stepMs) await this.advance(stepMs);
+    return promise;
+  }
 }

@@ -17,9 +17,9 @@ import { parseFonaKwargs } from '../../lib/properties/fona-kwargs';
 import { validateUplinks } from '../../lib/uplink/model';
 import { FakeLinks } from '../support/fakes';
 import { FAKES_BIN, FakeFona, FakeModem, pathWithFakes, setEnv } from '../fakes/fake-tools';
+import { until } from '../support/wait';
 
 const FILE = '/opt/ifacefailover/config/ifacefailover.properties';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function guide(kwargs: string): string {
   return [
@@ -116,8 +116,7 @@ describe('fona handler on engine events (fake GPIO, fake modem that never connec
     const h = handler(links);
     h.start();
     h.onEvent(event('setup'));
-    const deadline = Date.now() + 10_000;
-    while (!modem.calls().includes('pon fona') && Date.now() < deadline) await sleep(50);
+    await until(() => modem.calls().includes('pon fona'), { what: 'pon fona', timeoutMs: 10_000 });
     assert.equal(fona.power, 'on', 'switched on before dialling');
     assert.deepEqual(modem.calls(), ['pon fona']);
     h.onEvent(event('teardown'));
@@ -146,7 +145,7 @@ describe('fona handler on engine events (fake GPIO, fake modem that never connec
     const pulsesBefore = fona.pulses().length;
     const h = handler(new FakeLinks());
     h.onEvent(event('setup'));
-    await sleep(800);
+    await until(() => fona.level(24) === 0, { what: 'the power-on pulse to start' });
     h.onEvent(event('teardown'));
     await h.stop();
     assert.equal(fona.power, 'off');
@@ -162,8 +161,7 @@ describe('fona handler on engine events (fake GPIO, fake modem that never connec
     try {
       const h = handler(new FakeLinks());
       h.onEvent(event('setup'));
-      const deadline = Date.now() + 5000;
-      while (modem.calls().filter((c) => c === 'pon fona').length < 2 && Date.now() < deadline) await sleep(50);
+      await until(() => modem.calls().filter((c) => c === 'pon fona').length >= 2, { what: 'a second pon fona', timeoutMs: 5000 });
       h.onEvent(event('teardown'));
       await h.stop();
       assert.ok(

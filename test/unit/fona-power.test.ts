@@ -2,15 +2,18 @@
  * The real libgpiod driver and the FONA sequence against the fake gpioset/gpioget (test/fakes/bin), in both
  * libgpiod syntaxes: v1 (bookworm) and v2 (trixie). The fakes fail, as the real tools do, when called with
  * the other generation's syntax, so these prove the driver speaks each one. No hardware, no root.
+ * The FONA sequence's timing (serialising, short pulses, a late status pin) runs on a fake clock over an
+ * in-memory FONA; over the real tools only what needs them: a real 2 s pulse, and a pulse cut short.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { FonaPower } from '../../lib/gpio/fona-power';
 import { GpioError } from '../../lib/gpio/gpio';
 import { LibgpiodDriver, detectLibgpiodVersion, parseGpiogetOutput } from '../../lib/gpio/libgpiod';
 import { FakeFona, pathWithFakes, setEnv } from '../fakes/fake-tools';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { MemoryFona } from '../fakes/memory-fona';
+import { FakeClock } from '../support/fake-clock';
+import { until } from '../support/wait';
 
 async function rejectsWith(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<GpioError> {
   try {
@@ -106,7 +109,7 @@ for (const version of [1, 2] as const) {
     it('a line held by another gpioset is busy (EBUSY)', async () => {
       const driver = await LibgpiodDriver.open();
       const pulse = driver.pulse(5, 0, 800);
-      await sleep(300);
+      await until(() => fona.level(5) === 0, { what: 'the pulse to hold GPIO 5 low' });
       await rejectsWith(driver.read(5), 'EBUSY');
       await pulse;
       assert.equal(await driver.read(5), 1);
@@ -123,7 +126,7 @@ for (const version of [1, 2] as const) {
     it('close cuts a pulse short and leaves the line at its idle level', async () => {
       const driver = await LibgpiodDriver.open();
       const pulse = driver.pulse(6, 0, 5000);
-      await sleep(400);
+      await until(() => fona.level(6) === 0, { what: 'the pulse to hold GPIO 6 low' });
       const started = Date.now();
       await driver.close();
       assert.ok(Date.now() - started < 2000, 'close did not wait for the 5 s pulse');
@@ -160,58 +163,11 @@ for (const version of [1, 2] as const) {
       }
     });
 
-    it('serialises concurrent requests: on + on + toggle = one pulse on, one pulse off', async () => {
-      fona.setPower(false);
-      const before = fona.pulses().length;
-      const power = new FonaPower({ driver: await LibgpiodDriver.open(), powerStatusPin: 23, keyPin: 24, keyPulseMs: 1600 });
-      try {
-        const results = await Promise.all([power.set('on'), power.set('on'), power.toggle()]);
-        assert.deepEqual(
-          results.map((r) => [r.power, r.changed]),
-          [
-            ['on', true],
-            ['on', false],
-            ['off', true],
-          ],
-        );
-        assert.equal(fona.power, 'off');
-        assert.equal(fona.pulses().length - before, 2);
-      } finally {
-        await power.close();
-      }
-    });
-
-    it('a short pulse does nothing: the status pin never changes, and the error says what to check', async () => {
-      fona.setPower(false);
-      const power = new FonaPower({ driver: await LibgpiodDriver.open(), powerStatusPin: 23, keyPin: 24, keyPulseMs: 300, statusTimeoutMs: 500 });
-      try {
-        const e = await rejectsWith(power.set('on'), 'STATUS_UNCHANGED', /GPIO 23\) still reads 0.*wiring/);
-        assert.match(e.message, /0\.3 s pulse on the key pin \(GPIO 24\)/);
-        assert.equal(fona.power, 'off');
-        assert.match(fona.pulses().at(-1) ?? '', /ignored \(shorter than 1500 ms\)/);
-        assert.deepEqual(await power.status(), { power: 'off', changed: false, driver: 'libgpiod' }, 'usable after a failure');
-      } finally {
-        await power.close();
-      }
-    });
-
-    it('waits for a status pin that follows late, within the timeout', async () => {
-      fona.setPower(false);
-      const undo = setEnv({ FAKE_FONA_STATUS_DELAY_MS: '700' });
-      const power = new FonaPower({ driver: await LibgpiodDriver.open(), powerStatusPin: 23, keyPin: 24, keyPulseMs: 1600, statusTimeoutMs: 3000 });
-      try {
-        assert.deepEqual(await power.set('on'), { power: 'on', changed: true, driver: 'libgpiod' });
-      } finally {
-        undo();
-        await power.close();
-      }
-    });
-
     it('close during the pulse: the key goes back high, the modem is untouched', async () => {
       fona.setPower(false);
       const power = new FonaPower({ driver: await LibgpiodDriver.open(), powerStatusPin: 23, keyPin: 24 });
       const switching = power.set('on');
-      await sleep(600);
+      await until(() => fona.level(24) === 0, { what: 'the key pulse to start' });
       await power.close();
       await rejectsWith(switching, 'CLOSED');
       assert.equal(fona.level(24), 1);
@@ -220,3 +176,71 @@ for (const version of [1, 2] as const) {
     });
   });
 }
+
+describe('the FONA sequence on a fake clock (in-memory FONA)', () => {
+  let clock: FakeClock;
+  let fona: MemoryFona;
+  beforeEach(() => {
+    clock = new FakeClock();
+    fona = new MemoryFona(clock);
+  });
+
+  it('serialises concurrent requests: on + on + toggle = one pulse on, one pulse off', async () => {
+    fona.setPower(false);
+    const before = fona.pulses().length;
+    const power = new FonaPower({ driver: fona, clock, powerStatusPin: 23, keyPin: 24, keyPulseMs: 1600 });
+    try {
+      const results = await clock.advanceUntilSettled(Promise.all([power.set('on'), power.set('on'), power.toggle()]));
+      assert.deepEqual(
+        results.map((r) => [r.power, r.changed]),
+        [
+          ['on', true],
+          ['on', false],
+          ['off', true],
+        ],
+      );
+      assert.equal(fona.power, 'off');
+      assert.equal(fona.pulses().length - before, 2);
+    } finally {
+      await power.close();
+    }
+  });
+
+  it('a short pulse does nothing: the status pin never changes, and the error says what to check', async () => {
+    fona.setPower(false);
+    const power = new FonaPower({ driver: fona, clock, powerStatusPin: 23, keyPin: 24, keyPulseMs: 300, statusTimeoutMs: 500 });
+    try {
+      const e = await rejectsWith(clock.advanceUntilSettled(power.set('on')), 'STATUS_UNCHANGED', /GPIO 23\) still reads 0.*wiring/);
+      assert.match(e.message, /0\.3 s pulse on the key pin \(GPIO 24\)/);
+      assert.equal(fona.power, 'off');
+      assert.match(fona.pulses().at(-1) ?? '', /ignored \(shorter than 1500 ms\)/);
+      assert.deepEqual(await power.status(), { power: 'off', changed: false, driver: 'libgpiod' }, 'usable after a failure');
+    } finally {
+      await power.close();
+    }
+  });
+
+  it('waits for a status pin that follows late, within the timeout', async () => {
+    fona.setPower(false);
+    fona.statusDelayMs = 700;
+    const power = new FonaPower({ driver: fona, clock, powerStatusPin: 23, keyPin: 24, keyPulseMs: 1600, statusTimeoutMs: 3000 });
+    try {
+      assert.deepEqual(await clock.advanceUntilSettled(power.set('on')), { power: 'on', changed: true, driver: 'libgpiod' });
+    } finally {
+      await power.close();
+    }
+  });
+
+  it('close during the pulse: the key goes back high, the modem is untouched', async () => {
+    fona.setPower(false);
+    const power = new FonaPower({ driver: fona, clock, powerStatusPin: 23, keyPin: 24 });
+    const switching = power.set('on');
+    await clock.advance(600);
+    assert.equal(fona.level(24), 0, 'the key is held low');
+    await power.close();
+    await rejectsWith(switching, 'CLOSED');
+    assert.equal(fona.level(24), 1);
+    assert.equal(fona.power, 'off');
+    await rejectsWith(power.status(), 'CLOSED');
+  });
+});

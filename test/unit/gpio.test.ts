@@ -11,6 +11,7 @@ import { GpioError } from '../../lib/gpio/gpio';
 import { RpiGpioDriver, RpiGpioModule, rpiGpioError } from '../../lib/gpio/rpi-gpio';
 import { openGpio, readSysfsGpio } from '../../lib/gpio/select';
 import { FakeFona, pathWithFakes, setEnv, tempDir } from '../fakes/fake-tools';
+import { FakeClock, flushPromises } from '../support/fake-clock';
 
 /** A sysfs GPIO tree: gpiochipN/base for each base. */
 function sysfs(bases: number[]): string {
@@ -152,11 +153,12 @@ describe('driver choice', () => {
 describe('rpi-gpio driver', () => {
   it('sets an output up at its level (no glitch), inputs as inputs, and unexports on the last close', async () => {
     const fake = new FakeRpiGpio();
-    const a = RpiGpioDriver.open({ load: () => fake });
-    const b = RpiGpioDriver.open({ load: () => fake });
+    const clock = new FakeClock();
+    const a = RpiGpioDriver.open({ load: () => fake, clock });
+    const b = RpiGpioDriver.open({ load: () => fake, clock });
     await a.write(24, 1);
     assert.equal(await a.read(23), 0);
-    await a.pulse(24, 0, 50);
+    await clock.advanceUntilSettled(a.pulse(24, 0, 50), 10);
     assert.deepEqual(fake.calls, ['setup 24 high', 'write 24 true', 'setup 23 in', 'read 23', 'write 24 false', 'write 24 true']);
     await a.close();
     assert.ok(!fake.calls.includes('destroy'), 'another driver still uses the package');
@@ -166,9 +168,10 @@ describe('rpi-gpio driver', () => {
 
   it('close cuts a pulse short and leaves the key high', async () => {
     const fake = new FakeRpiGpio();
-    const driver = RpiGpioDriver.open({ load: () => fake });
+    const driver = RpiGpioDriver.open({ load: () => fake, clock: new FakeClock() });
     const pulse = driver.pulse(24, 0, 10_000);
-    await new Promise((r) => setTimeout(r, 50));
+    await flushPromises();
+    assert.equal(fake.levels.get(24), false, 'the pulse holds the key low');
     await driver.close();
     await assert.rejects(pulse, (e: unknown) => e instanceof GpioError && e.code === 'CLOSED');
     assert.equal(fake.levels.get(24), true);

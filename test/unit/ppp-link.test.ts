@@ -2,6 +2,7 @@
  * PppLink's supervision logic with a stand-in link source (the interface appears and vanishes when the test
  * says so), real commands for the command dialer, and the fake pppd for the pppd dialer. The real interface
  * (a TUN ppp0 in the network lab) is supervised in test/nodes/ppp-control.test.ts and test/lab/fona-service.test.ts.
+ * The link's own timers (up-wait, back-off, hang-up wait) run on a fake clock; the commands are real processes.
  */
 import { describe, it, beforeEach, afterEach, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +11,8 @@ import { join } from 'node:path';
 import { PppDownEvent, PppError, PppLink, PppLinkOptions, PppUpEvent } from '../../lib/ppp/ppp-link';
 import { FakeLinks } from '../support/fakes';
 import { FakeModem, pathWithFakes, runningFakes, setEnv, tempDir } from '../fakes/fake-tools';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { FakeClock } from '../support/fake-clock';
+import { until } from '../support/wait';
 
 /** A command that appends a word to a file (no shell): how often did the dialer run it? */
 function marker(file: string, word: string): string[] {
@@ -28,6 +29,7 @@ function lines(file: string): string[] {
 
 interface Rig {
   link: PppLink;
+  clock: FakeClock;
   links: FakeLinks;
   ups: PppUpEvent[];
   downs: PppDownEvent[];
@@ -38,9 +40,11 @@ const rigs: PppLink[] = [];
 
 function rig(options: Partial<PppLinkOptions> = {}): Rig {
   const links = new FakeLinks();
+  const clock = new FakeClock();
   const file = join(tempDir('iff-ppp-unit-'), 'commands');
   const link = new PppLink({
     peer: 'fona',
+    clock,
     dialer: 'command',
     startCommand: marker(file, 'start'),
     stopCommand: marker(file, 'stop'),
@@ -50,18 +54,24 @@ function rig(options: Partial<PppLinkOptions> = {}): Rig {
     ...options,
   });
   rigs.push(link);
-  const r: Rig = { link, links, ups: [], downs: [], file };
+  const r: Rig = { link, clock, links, ups: [], downs: [], file };
   link.on('up', (e) => r.ups.push(e));
   link.on('down', (e) => r.downs.push(e));
   return r;
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+/** The link waits on its clock once it has a timer pending; with none, a real command is running. */
+const waiting = (clock: FakeClock): Promise<void> => until(() => clock.pendingTimers > 0, { what: 'the link to wait on its clock' });
+
+/** Moves fake time on whenever the link waits on its clock (real time passes while a command runs), until the check holds. */
+async function runUntil(clock: FakeClock, check: () => boolean, what: string): Promise<void> {
+  await until(
+    async () => {
+      if (!check() && clock.pendingTimers > 0) await clock.advance(50);
+      return check();
+    },
+    { what, intervalMs: 5 },
+  );
 }
 
 afterEach(async () => {
@@ -71,8 +81,11 @@ afterEach(async () => {
 describe('PppLink', () => {
   it('dials, waits for the interface with an address, reports up once; a second start is a no-op', async () => {
     const r = rig();
-    setTimeout(() => r.links.up('ppp0'), 150);
-    const up = await r.link.start();
+    const starting = r.link.start();
+    await waiting(r.clock);
+    await r.clock.advance(150);
+    r.links.up('ppp0');
+    const up = await starting;
     assert.deepEqual(up, { state: 'up', iface: 'ppp0', peer: 'fona', address: '10.64.64.2', cidr: '10.64.64.2/32' });
     assert.equal(r.link.status().state, 'up');
     assert.deepEqual(await r.link.start(), up);
@@ -89,7 +102,10 @@ describe('PppLink', () => {
 
   it('bounded wait: no interface within upTimeout -> down "timeout", hung up, start rejects', async () => {
     const r = rig({ upTimeoutMs: 300 });
-    await assert.rejects(r.link.start(), (e: unknown) => e instanceof PppError && e.reason === 'timeout' && /did not come up within 0.3 s/.test(e.message));
+    const starting = r.link.start();
+    await waiting(r.clock);
+    await r.clock.advance(300);
+    await assert.rejects(starting, (e: unknown) => e instanceof PppError && e.reason === 'timeout' && /did not come up within 0.3 s/.test(e.message));
     assert.deepEqual(
       r.downs.map((d) => [d.reason, d.redialInMs]),
       [['timeout', null]],
@@ -117,7 +133,7 @@ describe('PppLink', () => {
     await r.link.start();
     r.links.remove('ppp0');
     r.links.up('ppp0');
-    await until(() => r.ups.length === 2, 'a second up');
+    await until(() => r.ups.length === 2, { what: 'a second up' });
     assert.equal(r.link.status().state, 'up');
   });
 
@@ -126,7 +142,7 @@ describe('PppLink', () => {
     r.links.up('ppp0');
     await r.link.start();
     r.links.remove('ppp0');
-    await until(() => r.downs.length >= 3, 'three downs', 10_000);
+    await runUntil(r.clock, () => r.downs.length >= 3, 'three downs');
     assert.deepEqual(
       r.downs.slice(0, 3).map((d) => [d.reason, d.redialInMs]),
       [
@@ -135,9 +151,9 @@ describe('PppLink', () => {
         ['timeout', 800],
       ],
     );
-    await until(() => r.link.status().state === 'dialing', 'the fourth dial', 5000);
+    await runUntil(r.clock, () => r.link.status().state === 'dialing', 'the fourth dial');
     r.links.up('ppp0');
-    await until(() => r.ups.length === 2, 'up after redial');
+    await until(() => r.ups.length === 2, { what: 'up after redial' });
     r.links.remove('ppp0');
     assert.equal(r.downs.at(-1)?.redialInMs, 200, 'back-off reset after a good link');
     // The first start adopted the interface. The first redial hung up what the lost session left, then
@@ -148,7 +164,7 @@ describe('PppLink', () => {
   it('stop cancels a dial in progress at once, hangs up, and a second stop is a no-op', async () => {
     const r = rig({ upTimeoutMs: 30_000 });
     const starting = r.link.start();
-    await sleep(200);
+    await waiting(r.clock);
     const t = Date.now();
     const down = await r.link.stop();
     assert.ok(Date.now() - t < 2000);
@@ -165,9 +181,11 @@ describe('PppLink', () => {
 
   it('stop of an up link waits until the interface is gone', async () => {
     const links = new FakeLinks();
+    const clock = new FakeClock();
     const file = join(tempDir('iff-ppp-unit-'), 'commands');
     const link = new PppLink({
       peer: 'fona',
+      clock,
       dialer: 'command',
       startCommand: marker(file, 'start'),
       // The stop command "works" and the interface goes 300 ms later, like pppd ending LCP.
@@ -178,10 +196,13 @@ describe('PppLink', () => {
     rigs.push(link);
     links.up('ppp0');
     await link.start();
-    setTimeout(() => links.remove('ppp0'), 300);
-    const t = Date.now();
-    await link.stop();
-    assert.ok(Date.now() - t >= 250, 'stop resolved after the interface went');
+    const t = clock.now();
+    const stopping = link.stop();
+    await waiting(clock);
+    await clock.advance(300);
+    links.remove('ppp0');
+    await clock.advanceUntilSettled(stopping);
+    assert.ok(clock.now() - t >= 250, 'stop resolved after the interface went');
   });
 
   it('a start command that fails is reported with its output', async () => {
@@ -212,7 +233,7 @@ describe('PppLink', () => {
     await r.link.start();
     r.links.remove('ppp0');
     await r.link.close();
-    await sleep(500);
+    await r.clock.advance(500);
     assert.deepEqual(lines(r.file), [], 'the interface was adopted, and no redial ran');
     assert.equal(r.downs.length, 1);
   });
@@ -241,14 +262,16 @@ describe('PppLink with the pppd dialer (fake pppd, no lab)', () => {
   });
 
   it('stops its pppd child on stop and on close: none is left', async () => {
+    const dials = (): number => modem.calls().filter((c) => c === 'pppd call fona nodetach').length;
+    const before = dials();
     const r = rig({ dialer: 'pppd', startCommand: undefined, stopCommand: undefined, upTimeoutMs: 30_000 });
     const starting = r.link.start();
-    await sleep(300);
+    await until(() => dials() >= before + 1, { what: 'the fake pppd to start' });
     await r.link.stop();
     await assert.rejects(starting);
     const r2 = rig({ dialer: 'pppd', startCommand: undefined, stopCommand: undefined, upTimeoutMs: 30_000 });
     const starting2 = r2.link.start().catch(() => undefined);
-    await sleep(300);
+    await until(() => dials() >= before + 2, { what: 'the second fake pppd to start' });
     await r2.link.close();
     await starting2;
     assert.ok(modem.calls().filter((c) => c === 'pppd call fona nodetach').length >= 2);

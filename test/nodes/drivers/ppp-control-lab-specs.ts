@@ -13,13 +13,13 @@ import type { TestFlowsItem } from 'node-red-node-test-helper';
 import { coreNodes, initHelper, ourNode } from '../../support/red-helper';
 import { Msg, lastStatus, sink, statusText } from '../../support/node-sink';
 import { FakeModem } from '../../fakes/fake-tools';
+import { until } from '../../support/wait';
 
 const helper = initHelper();
 const nodes = [ourNode('ppp-control'), ...coreNodes(['catch', 'complete'])];
 type FlowNode = TestFlowsItem & Record<string, unknown>;
 const modem = new FakeModem(process.env.FAKE_PPP_DIR ?? '');
 const PPP0 = '/sys/class/net/ppp0';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function flow(props: Record<string, unknown> = {}): FlowNode[] {
   return [
@@ -32,13 +32,6 @@ function flow(props: Record<string, unknown> = {}): FlowNode[] {
   ];
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 const UP = { state: 'up', iface: 'ppp0', peer: 'fona', address: '198.51.100.2', cidr: '198.51.100.2/30' };
 
@@ -167,7 +160,7 @@ describe('ppp-control with a real ppp0 (lab, fake pon/poff)', () => {
     assert.equal(modem.calls().filter((l) => l === 'pon fona').length, dials, 'adopted, not dialled again');
     // Deleted node: closed with removed=true, hangs up.
     await helper.setFlows(flow().filter((n) => n.id !== 'c'), 'nodes');
-    await until(() => !existsSync(PPP0), 'ppp0 to vanish after the node was deleted', 5000);
+    await until(() => !existsSync(PPP0), { what: 'ppp0 to vanish after the node was deleted', timeoutMs: 5000 });
     assert.equal(modem.calls().at(-1), 'poff fona');
   });
 
@@ -187,6 +180,6 @@ describe('ppp-control with a real ppp0 (lab, fake pon/poff)', () => {
     c.receive({ payload: 'start' });
     await up.next(10_000);
     await helper.setFlows(flow({ dialer: 'pppd', name: 'x' }), 'nodes');
-    await until(() => !existsSync(PPP0), 'ppp0 to vanish with its pppd', 5000);
+    await until(() => !existsSync(PPP0), { what: 'ppp0 to vanish with its pppd', timeoutMs: 5000 });
   });
 });
