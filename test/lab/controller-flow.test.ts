@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { CONTROLLER_DRIVER as DRIVER, Driver, FlowItem, Observation } from './controller-harness';
 import { NetLab, isRoot } from './netlab';
+import { RouteMonitor } from './route-monitor';
 import { leftovers, sleep, waitForDefault } from './service-harness';
 import { uplinkConfig } from '../support/flows';
 
@@ -22,12 +23,12 @@ const K = 'failover-controller';
 // ---- flows ---------------------------------------------------------------------------------------
 
 /** The guide's uplinks as config nodes, a controller `ctl`, and helper nodes on its outputs. */
-function guideFlow(opts: { tag?: string; fonaSetupTimeout?: number } = {}): FlowItem[] {
+function guideFlow(opts: { tag?: string; fonaSetupTimeout?: number; targets?: string } = {}): FlowItem[] {
   const tag = opts.tag ?? '';
   const at = { x: 100, y: 100 };
   return [
     { id: 'tab', type: 'tab', label: 'failover' },
-    uplinkConfig('up-primary', `primary${tag}`, 'eth0', '192.0.2.1', `${T1},${T2}`),
+    uplinkConfig('up-primary', `primary${tag}`, 'eth0', '192.0.2.1', opts.targets ?? `${T1},${T2}`),
     uplinkConfig('up-fona', `fona${tag}`, 'ppp0', '', '', { setupTimeout: opts.fonaSetupTimeout ?? 60 }),
     {
       id: 'ctl',
@@ -132,6 +133,33 @@ test('controller flow in the device: upstream cut fails over to ppp0 in the guid
   });
 });
 
+test('two full deploys 40 ms apart, during the first probe round: the route never goes to the backup', async (t) => {
+  await withLab(t, async (lab) => {
+    await lab.pppUp(); // a usable backup without targets: the one a careless stop would pick
+    const monitor = new RouteMonitor(lab.spawn('dut', 'ip', ['-4', 'monitor', 'route']));
+    // A silent on-link target beside T1 holds each first round for its 1 s timeout.
+    const targets = `${T1},192.0.2.9`;
+    const driver = new Driver(lab, guideFlow({ targets }));
+    try {
+      await driver.waitFor('the first deploy', (r) => r.kind === 'ready');
+      await sleep(40); // the user's second click: this is the interval under test, not a wait for something
+      driver.deploy(guideFlow({ tag: '2', targets }));
+      await driver.waitFor('the second deploy', (r) => r.kind === 'deployed');
+      await waitForDefault(lab, 'eth0');
+      await driver.event('connected', 'primary2');
+      assert.deepEqual(
+        monitor.events.filter((e) => / dev ppp0( |$)/.test(e.line)).map((e) => e.line),
+        [],
+        'the default route never moved to ppp0',
+      );
+      assert.ok(!driver.lifecycle().some((l) => /^(connected|connectionFailed) (primary|fona)$/.test(l)), driver.lifecycle().join(', '));
+    } finally {
+      assert.equal(await driver.stop(), 0, `exit code; stderr: ${driver.proc.output.stderr}`);
+      await monitor.stop();
+    }
+  });
+});
+
 test('a redeploy while the controller waits for ppp0 leaves one engine and no timer of the old one', async (t) => {
   await withLab(t, async (lab) => {
     // No ppp0 yet: when eth0 fails the FONA is set up and waited for (up to 3 s in the first deploy).
@@ -158,7 +186,10 @@ test('a redeploy while the controller waits for ppp0 leaves one engine and no ti
         .slice(deployedAt)
         .filter((r) => r.kind === 'message' && ['primary', 'fona'].includes(String(r.payload?.uplink)));
       assert.deepEqual(late.map((r) => `${r.topic} ${String(r.payload?.uplink)}`), [], 'nothing from the old controller after the redeploy');
-      assert.deepEqual(driver.lifecycle(deployedAt), ['setup fona2', 'waiting fona2']);
+      // The kernel still routes through eth0 (the old controller was waiting for ppp0): the new one adopts it and
+      // gives it the normal `down` hysteresis before it fails over again.
+      const redeployed = ['setup primary2', 'connected primary2', 'teardown primary2', 'setup fona2', 'waiting fona2'];
+      assert.deepEqual(driver.lifecycle(deployedAt), redeployed);
 
       await lab.pppUp();
       await waitForDefault(lab, 'ppp0');
@@ -166,7 +197,14 @@ test('a redeploy while the controller waits for ppp0 leaves one engine and no ti
       await lab.restore('eth0');
       await waitForDefault(lab, 'eth0');
       await driver.event('connectionRestored', 'primary2');
-      assert.deepEqual(driver.lifecycle(deployedAt), ['setup fona2', 'waiting fona2', 'connected fona2', 'teardown fona2', 'setup primary2', 'connectionRestored primary2']);
+      assert.deepEqual(driver.lifecycle(deployedAt), [
+        ...redeployed,
+        'connectionFailed primary2',
+        'connected fona2',
+        'teardown fona2',
+        'setup primary2',
+        'connectionRestored primary2',
+      ]);
       assert.equal(ipMonitorsIn(lab).length, 1);
     } finally {
       assert.equal(await driver.stop(), 0, `exit code; stderr: ${driver.proc.output.stderr}`);

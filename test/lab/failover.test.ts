@@ -68,6 +68,8 @@ test('upstream cut: fails over to ppp0, user traffic to a probe target follows, 
     try {
       await waitForDefault(lab, 'eth0');
       await svc.waitForLine(/^INFO upRoutes=203\.0\.113\.1, 203\.0\.113\.2; downRoutes=$/);
+      // The events follow the route by the work done after a switch (DNS, connection resets).
+      await svc.waitForLine(/^INFO Connected to primary$/);
       assert.deepEqual(lifecycle(svc.lines()), ['Setting up connection to primary', 'Connected to primary']);
 
       await lab.cutUpstream('eth0');
