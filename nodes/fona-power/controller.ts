@@ -91,9 +91,7 @@ export class FonaController extends NodeController {
   override start(): void {
     const settings = this.settings;
     if (typeof settings === 'string') {
-      this.unavailable = this.t('errors.config', { problem: settings });
-      this.badge.error(this.t('status.invalid'));
-      this.node.error(this.unavailable);
+      this.unavailable = this.refuseSettings(settings);
       return;
     }
     this.badge.working(this.t('status.starting'));

@@ -33,6 +33,17 @@ export abstract class NodeController {
   /** Called once, after 'input' and 'close' are wired: deploy-time checks, badges, timers. */
   start(): void {}
 
+  /**
+   * Settings the node cannot work with: a red ring and one error in the log, at deploy. Returns the sentence,
+   * which the node's inputs then fail with.
+   */
+  protected refuseSettings(problem: string): string {
+    const sentence = this.t('errors.config', { problem });
+    this.badge.error(this.t('status.invalid'));
+    this.node.error(sentence);
+    return sentence;
+  }
+
   /** Node-RED's 'input': done() once the message is handled, done(err) if it failed. */
   input(msg: NodeMessageInFlow, send: Send, done: Done): void {
     let handled: Promise<void>;

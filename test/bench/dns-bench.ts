@@ -5,41 +5,10 @@
  * what the DNS step adds after the switch, plus up to one poll. `npm run bench` runs it; run alone:
  * `node dist/test/bench/dns-bench.js` (BENCH_TRIALS, default 5). Needs root and dnsmasq.
  */
-import { LabProcess, NetLab, isRoot } from '../lab/netlab';
+import { NetLab, isRoot } from '../lab/netlab';
+import { RouteMonitor } from '../lab/route-monitor';
 import { DnsRig, ISP_DNS, dnsProperties, setUpDns } from '../lab/dns-rig';
 import { RunningService, sleep, startService, waitForDefault } from '../lab/service-harness';
-
-/** Times (performance.now()) at which the kernel announced a default route on each device. */
-class DefaultRouteWatch {
-  private readonly seen: Array<{ at: number; dev: string }> = [];
-  private buffer = '';
-  constructor(private readonly proc: LabProcess) {
-    proc.stdout?.on('data', (chunk: Buffer | string) => {
-      const at = performance.now();
-      this.buffer += String(chunk);
-      const lines = this.buffer.split('\n');
-      this.buffer = lines.pop() ?? '';
-      for (const line of lines) {
-        const dev = /^default .*\bdev (\S+)/.exec(line)?.[1];
-        if (dev) this.seen.push({ at, dev });
-      }
-    });
-  }
-
-  async waitFor(dev: string, since: number, timeoutMs = 30_000): Promise<number> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const hit = this.seen.find((e) => e.at >= since && e.dev === dev);
-      if (hit) return hit.at;
-      if (performance.now() > deadline) throw new Error(`default route never announced on ${dev}`);
-      await sleep(5);
-    }
-  }
-
-  stop(): Promise<unknown> {
-    return this.proc.stop();
-  }
-}
 
 export async function benchResolve(trials: number): Promise<{ switchMs: number[]; resolveMs: number[] }> {
   const switchMs: number[] = [];
@@ -47,11 +16,11 @@ export async function benchResolve(trials: number): Promise<{ switchMs: number[]
   const lab = await NetLab.create({ targets: 2, wlan: false });
   let rig: DnsRig | undefined;
   let svc: RunningService | undefined;
-  let watch: DefaultRouteWatch | undefined;
+  let watch: RouteMonitor | undefined;
   try {
     await lab.pppUp();
     rig = await setUpDns(lab);
-    watch = new DefaultRouteWatch(lab.spawn('dut', 'ip', ['-4', 'monitor', 'route']));
+    watch = new RouteMonitor(lab.spawn('dut', 'ip', ['-4', 'monitor', 'route']));
     svc = startService(lab, dnsProperties());
     await waitForDefault(lab, 'eth0');
     await rig.waitForAnswer(ISP_DNS.primary.answer);

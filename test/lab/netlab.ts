@@ -1003,15 +1003,10 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** Tools the lab needs that are not on PATH (empty when the lab can run). */
-export function missingTools(): string[] {
+/** Which of these tools are not on PATH (each is run once with a harmless argument). */
+function absent(tools: readonly (readonly [string, string])[]): string[] {
   const missing: string[] = [];
-  for (const [tool, arg] of [
-    ['ip', '-V'],
-    ['socat', '-V'],
-    ['nft', '--version'],
-    ['ping', '-V'],
-  ] as const) {
+  for (const [tool, arg] of tools) {
     try {
       execFileSync(tool, [arg], { stdio: 'ignore' });
     } catch (err) {
@@ -1019,6 +1014,16 @@ export function missingTools(): string[] {
     }
   }
   return missing;
+}
+
+/** Tools the lab needs that are not on PATH (empty when the lab can run). */
+export function missingTools(): string[] {
+  return absent([
+    ['ip', '-V'],
+    ['socat', '-V'],
+    ['nft', '--version'],
+    ['ping', '-V'],
+  ]);
 }
 
 /**
@@ -1059,19 +1064,15 @@ export function listNamespaces(): string[] {
  */
 export function labRequirementProblem(): string | null {
   if (!isRoot()) return 'not root (network namespaces need root)';
-  const missing = missingTools();
-  for (const [tool, arg] of [
-    ['dnsmasq', '--version'],
-    ['mosquitto', '-h'],
-    ['mosquitto_sub', '--help'],
-    ['conntrack', '--version'],
-  ] as const) {
-    try {
-      execFileSync(tool, [arg], { stdio: 'ignore' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') missing.push(tool);
-    }
-  }
+  const missing = [
+    ...missingTools(),
+    ...absent([
+      ['dnsmasq', '--version'],
+      ['mosquitto', '-h'],
+      ['mosquitto_sub', '--help'],
+      ['conntrack', '--version'],
+    ]),
+  ];
   return missing.length > 0 ? `missing ${missing.join(', ')}` : null;
 }
 
