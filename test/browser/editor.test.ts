@@ -501,6 +501,7 @@ const SAFE_TYPES = new Set([
   ...TYPES,
   'uplink',
   'comment',
+  'status', // watches other nodes' badges: no traffic of its own
   'inject',
   'debug',
   'switch',
