@@ -100,10 +100,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const started = Date.now();
+  // What the device's applications see (issue 8), in the same lab and with the same settings. The Node-RED
+  // (MQTT) rows run first: after the long service scenarios its first events did not reach the broker (not
+  // understood yet; alone, or first, it is reliable).
+  const mqtt = await benchMqttEvent(TRIALS);
   const one = await scenario(1, false);
   const sixteen = await scenario(16, true);
-  // What the device's applications see (issue 8), in the same lab and with the same settings.
-  const mqtt = await benchMqttEvent(TRIALS);
   const dns = await benchResolve(TRIALS);
   const tcp = await benchReconnect(TRIALS);
   const tamper = await benchRouteRestore(TRIALS * 2);
