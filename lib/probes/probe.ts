@@ -24,11 +24,18 @@ export interface ProbeResult {
   targets: TargetResult[];
   /** Whether the round counts as good: at least `reliability` targets answered. */
   ok: boolean;
+  /**
+   * The prober saw the uplink cut within the round (a run of consecutive losses across all targets, the
+   * fast profile): the uplink is down now, without waiting for `down` bad rounds.
+   */
+  cut?: boolean;
 }
 
 export interface Probe {
   /** Probes all targets of the uplink (in parallel), never longer than its own deadline. */
   run(uplink: UplinkConfig, signal?: AbortSignal): Promise<ProbeResult>;
+  /** Ends whatever the probe keeps running between rounds (long-lived probers); resolves when they have exited. */
+  close?(): Promise<void>;
 }
 
 /** Folds per-target results into a round result. */

@@ -42,17 +42,19 @@ export class FailoverRunner {
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private readonly dns: DnsManager | undefined;
+  private readonly probe: Probe;
 
   constructor(options: FailoverRunnerOptions) {
     const { connections, dns, uplinks } = options;
     this.dns = dns;
+    this.probe = options.probe ?? new IcmpProbe();
     this.links = new LinkWatch(
       options.uplinks.map((u) => u.iface),
       { logger: options.logger, pollMs: options.linkPollMs },
     );
     this.engine = new FailoverEngine({
       uplinks: options.uplinks,
-      probe: options.probe ?? new IcmpProbe(),
+      probe: this.probe,
       links: this.links,
       routes: options.routes,
       logger: options.logger,
@@ -96,6 +98,7 @@ export class FailoverRunner {
       await this.engine.stop();
     } finally {
       await this.dns?.restore();
+      await this.probe.close?.();
       await this.links.stop();
     }
   }
