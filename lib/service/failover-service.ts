@@ -10,7 +10,7 @@ import { FailoverEvent } from '../engine/events';
 import { describeWindow } from '../engine/quality';
 import { reapOrphanedMonitors } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
-import { CommandRunner, ExecaRunner } from '../process/runner';
+import { CommandRunner, ProcessRunner } from '../process/runner';
 import { Probe } from '../probes/probe';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
 import { RouteService } from '../routes/route-service';
@@ -45,7 +45,7 @@ export class FailoverService {
     options: FailoverServiceOptions,
   ) {
     this.logger = options.logger;
-    const runner = options.runner ?? new ExecaRunner();
+    const runner = options.runner ?? new ProcessRunner();
     this.routes = new RouteService({ runner, logger: this.logger, pinMode: properties.pinMode, dryRun: options.dryRun });
     const logger = this.logger;
     const own = this.routes.forOwner('service');

@@ -7,7 +7,7 @@
 import { ConnectionReset } from '../../lib/connections/connection-reset';
 import { DnsManager, DnsMethod } from '../../lib/dns/dns-manager';
 import { EngineStatus, RouteActions } from '../../lib/engine/engine';
-import { ExecaRunner } from '../../lib/process/runner';
+import { ProcessRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
 import type { WindowFigures } from '../../lib/engine/quality';
 import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
@@ -228,7 +228,7 @@ export class FailoverController extends NodeController {
       }
     }
     const logger = nodeLogger(this.node);
-    const commands = new ExecaRunner();
+    const commands = new ProcessRunner();
     const runner = new FailoverRunner({
       connections: config.resetConnections ? new ConnectionReset({ runner: commands, logger, dryRun: config.dryRun }) : undefined,
       dns: config.dnsMethod === 'off' ? undefined : new DnsManager({ runner: commands, logger, dryRun: config.dryRun, method: config.dnsMethod }),
