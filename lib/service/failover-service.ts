@@ -7,6 +7,7 @@ import { ConnectionReset } from '../connections/connection-reset';
 import { DnsManager } from '../dns/dns-manager';
 import { FailoverEngine } from '../engine/engine';
 import { FailoverEvent } from '../engine/events';
+import { describeWindow } from '../engine/quality';
 import { reapOrphanedMonitors } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { CommandRunner, ExecaRunner } from '../process/runner';
@@ -117,7 +118,8 @@ export class FailoverService {
         this.logger.error(`Could not move the default route to ${event.uplink}: ${event.error}`);
         break;
       case 'health':
-        this.logger.debug(`${event.uplink} is ${event.health} (${event.cause})`);
+        if (event.window && (event.health === 'degraded' || event.cause === 'quality')) this.logger.warn(`${event.uplink} is ${event.health} (${event.cause}): ${describeWindow(event.window)}`);
+        else this.logger.debug(`${event.uplink} is ${event.health} (${event.cause})`);
         break;
       case 'routeChanged':
         if (event.restored) this.logger.warn(`The default route was changed behind our back (found: ${event.found ?? 'none'}); put back: ${event.expected}`);
@@ -140,3 +142,4 @@ export class FailoverService {
     }
   }
 }
+
