@@ -816,12 +816,7 @@ export class NetLab {
 
   /** Run `ping -n -q` (from the dut by default) and parse the summary. Never throws for lost packets. */
   async ping(opts: PingOptions): Promise<PingResult> {
-    const { target, dev, count = 1, intervalSec = 0.2, waitSec = 1, from = 'dut' } = opts;
-    const args = ['-n', '-q', '-c', String(count), '-i', String(intervalSec), '-W', String(waitSec)];
-    if (dev !== undefined) args.push('-I', dev);
-    args.push(target);
-    const timeoutMs = Math.ceil((count * intervalSec + waitSec + 5) * 1000);
-    const r = await this.exec(from, 'ping', args, { reject: false, timeoutMs });
+    const r = await this.runPing(opts, ['-q']);
     const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
     const transmitted = m ? Number(m[1]) : 0;
     const received = m ? Number(m[2]) : 0;
@@ -831,13 +826,17 @@ export class NetLab {
 
   /** Round-trip times in ms of the echoes that were answered (`ping` without -q; options as ping()). */
   async rtts(opts: PingOptions): Promise<number[]> {
+    const r = await this.runPing(opts, []);
+    return [...r.stdout.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  }
+
+  private runPing(opts: PingOptions, extra: string[]): Promise<ExecResult> {
     const { target, dev, count = 1, intervalSec = 0.2, waitSec = 1, from = 'dut' } = opts;
-    const args = ['-n', '-c', String(count), '-i', String(intervalSec), '-W', String(waitSec)];
+    const args = ['-n', ...extra, '-c', String(count), '-i', String(intervalSec), '-W', String(waitSec)];
     if (dev !== undefined) args.push('-I', dev);
     args.push(target);
     const timeoutMs = Math.ceil((count * intervalSec + waitSec + 5) * 1000);
-    const r = await this.exec(from, 'ping', args, { reject: false, timeoutMs });
-    return [...r.stdout.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+    return this.exec(from, 'ping', args, { reject: false, timeoutMs });
   }
 
   // ───── faults ─────
