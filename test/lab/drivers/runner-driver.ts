@@ -13,7 +13,7 @@
  */
 import { FailoverEvent } from '../../../lib/engine/events';
 import { Logger } from '../../../lib/log/logger';
-import { ExecaRunner } from '../../../lib/process/runner';
+import { ProcessRunner } from '../../../lib/process/runner';
 import { RouteService } from '../../../lib/routes/route-service';
 import { FailoverRunner } from '../../../lib/runtime/failover-runner';
 import { UplinkInput, validateUplinks } from '../../../lib/uplink/model';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   }
   const input = JSON.parse(raw) as { uplinks?: UplinkInput[] };
   const uplinks = validateUplinks(input.uplinks ?? []);
-  const routes = new RouteService({ runner: new ExecaRunner(), logger });
+  const routes = new RouteService({ runner: new ProcessRunner(), logger });
   const runner = new FailoverRunner({ uplinks, routes: routes.forOwner('lab'), logger });
   runner.engine.on((event: FailoverEvent) => print('event', { event }));
 
