@@ -5,8 +5,10 @@
  *   http://HOST[:PORT][/PATH]           an HTTP GET: a 2xx answers, unless expect=CODE (204) or expect=CLASS (3xx)
  *   https://HOST[:PORT][/PATH]          the same over TLS; `insecure` accepts any certificate (self-signed)
  *   dns://SERVER[:PORT]/NAME            one DNS query over UDP: a NOERROR answer with a record; type=A (default) or AAAA
+ *   flow://NAME                         the user's own check: its verdicts arrive as messages (Node-RED's failover-controller)
  *
- * and every kind takes `timeout=SECONDS` (default: the uplink's probe timeout). Options follow the address,
+ * and every kind takes `timeout=SECONDS` (default: the uplink's probe timeout; for flow: how long a verdict
+ * counts, default FLOW_VERDICT_TTL_S). Options follow the address,
  * separated by spaces: `https://203.0.113.5/health expect=200 insecure timeout=2`. Hosts are IP literals:
  * a check never looks a name up (the lookup would itself need a working uplink).
  *
@@ -16,8 +18,11 @@
  * runtime has: no startsWith/includes, no Set, no regex flags.
  */
 
-export type CheckKind = 'tcp' | 'http' | 'https' | 'dns';
-export const CHECK_KINDS: readonly CheckKind[] = ['tcp', 'http', 'https', 'dns'];
+export type CheckKind = 'tcp' | 'http' | 'https' | 'dns' | 'flow';
+export const CHECK_KINDS: readonly CheckKind[] = ['tcp', 'http', 'https', 'dns', 'flow'];
+
+/** Seconds a flow check's verdict counts when its spec gives no timeout=. */
+export const FLOW_VERDICT_TTL_S = 30;
 
 interface CheckBase {
   /** The spec as written (whitespace runs made one space): the target's name in rounds and events. */
@@ -25,6 +30,16 @@ interface CheckBase {
   host: string;
   port: number;
   /** Seconds per attempt; null: the uplink's probe timeout. */
+  timeout: number | null;
+}
+
+/** The user's own check (a Node-RED flow): no packet of ours, its verdicts are handed in by name. */
+export interface FlowCheck {
+  kind: 'flow';
+  text: string;
+  /** What verdict messages call it. */
+  name: string;
+  /** Seconds a verdict counts; null: FLOW_VERDICT_TTL_S. */
   timeout: number | null;
 }
 
@@ -49,7 +64,9 @@ export interface DnsCheck extends CheckBase {
   type: 'A' | 'AAAA';
 }
 
-export type CheckSpec = TcpCheck | HttpCheck | DnsCheck;
+/** A check that sends packets of its own to a host. */
+export type NetworkCheck = TcpCheck | HttpCheck | DnsCheck;
+export type CheckSpec = NetworkCheck | FlowCheck;
 
 /** What the parser needs from the settings checker, so it imports nothing and never copies a rule. */
 export interface SpecReaders {
@@ -76,6 +93,8 @@ const PATH = /^\/[\x21-\x7e]*$/;
 const LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 const PORT = /^[1-9][0-9]{0,4}$/;
 const STATUS = /^[1-5]([0-9][0-9]|xx)$/;
+/** A flow check's name: what the user's verdict messages give as `check`. */
+const FLOW_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function kindList(): string {
   return CHECK_KINDS.join('://, ') + '://';
@@ -167,7 +186,8 @@ export function parseCheckSpec(text: unknown, readers: SpecReaders): SpecRead {
   const slash = rest.indexOf('/');
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const path = slash < 0 ? '' : rest.slice(slash);
-  const where = readAuthority(kind, authority, readers);
+  // A flow check has a name where the others have an address.
+  const where = kind === 'flow' ? { host: '', port: 0 } : readAuthority(kind, authority, readers);
   if (where.problem !== undefined || where.host === undefined || where.port === undefined) return { problem: where.problem };
 
   let timeout: number | null = null;
@@ -207,6 +227,10 @@ export function parseCheckSpec(text: unknown, readers: SpecReaders): SpecRead {
   }
 
   const base = { text: words.join(' '), host: where.host, port: where.port, timeout: timeout };
+  if (kind === 'flow') {
+    if (!FLOW_NAME.test(rest)) return { problem: 'needs a name of 1-64 letters, digits, ".", "_" or "-": flow://NAME' };
+    return { spec: { kind: kind, text: base.text, name: rest, timeout: timeout } };
+  }
   if (kind === 'tcp') {
     if (path !== '') return { problem: 'has a path, which a tcp check does not take: tcp://HOST:PORT' };
     return { spec: { kind: kind, text: base.text, host: base.host, port: base.port, timeout: base.timeout } };

@@ -6,14 +6,16 @@
  * A check's socket is bound to the uplink's IPv4 address (the route service's pin routes that address out
  * of the uplink); an interface without one fails its checks at once. Like an echo, a check gets
  * `retries` more attempts in its round, each with its own deadline counted from the round's start.
+ * A flow check (the user's own) sends nothing: its latest verdict on the board answers for it.
  */
-import { CheckSpec } from './check-spec';
+import { FLOW_VERDICT_TTL_S, FlowCheck, NetworkCheck } from './check-spec';
 import { dnsAttempt } from './dns';
 import { httpAttempt } from './http';
 import { IcmpProbe } from './icmp';
 import { ipv4Of } from './local-address';
 import { Probe, ProbeResult, TargetResult, summarise } from './probe';
 import { tcpAttempt } from './tcp';
+import { VerdictBoard } from './verdicts';
 import { UplinkConfig } from '../uplink/model';
 
 export interface MixedProbeOptions {
@@ -21,10 +23,12 @@ export interface MixedProbeOptions {
   icmp?: Probe;
   /** The address checks bind to (default: the interface's first IPv4 address); null: none. */
   localAddress?: (iface: string) => string | null;
+  /** Where flow checks' verdicts are handed in (absent: flow checks are left out of the rounds). */
+  verdicts?: VerdictBoard;
 }
 
 /** One attempt of a check: the time to its answer in ms, or null. */
-export function checkAttempt(check: CheckSpec, localAddress: string, timeoutMs: number, signal?: AbortSignal): Promise<number | null> {
+export function checkAttempt(check: NetworkCheck, localAddress: string, timeoutMs: number, signal?: AbortSignal): Promise<number | null> {
   switch (check.kind) {
     case 'tcp':
       return tcpAttempt(check, localAddress, timeoutMs, signal);
@@ -39,20 +43,23 @@ export function checkAttempt(check: CheckSpec, localAddress: string, timeoutMs: 
 export class MixedProbe implements Probe {
   private readonly icmp: Probe;
   private readonly localAddress: (iface: string) => string | null;
+  private readonly verdicts: VerdictBoard | undefined;
 
   constructor(options: MixedProbeOptions = {}) {
     this.icmp = options.icmp ?? new IcmpProbe();
     this.localAddress = options.localAddress ?? ipv4Of;
+    this.verdicts = options.verdicts;
   }
 
   async run(uplink: UplinkConfig, signal?: AbortSignal): Promise<ProbeResult> {
+    const own = this.verdicts ? uplink.checks : uplink.checks.filter((c) => c.kind !== 'flow');
     // Without checks this is the ICMP prober's round, untouched (its own fields, e.g. `cut`, included).
-    if (uplink.checks.length === 0) return this.icmp.run(uplink, signal);
+    if (own.length === 0) return this.icmp.run(uplink, signal);
     const roundStart = performance.now();
     const local = this.localAddress(uplink.iface);
     const [icmp, checks] = await Promise.all([
       uplink.targets.length > 0 ? this.icmp.run(uplink, signal) : Promise.resolve(null),
-      Promise.all(uplink.checks.map((c) => this.runCheck(uplink, c, local, roundStart, signal))),
+      Promise.all(own.map((c) => (c.kind === 'flow' ? this.flowResult(uplink, c) : this.runCheck(uplink, c, local, roundStart, signal)))),
     ]);
     const result: ProbeResult = { ...icmp, ...summarise(uplink, [...(icmp?.targets ?? []), ...checks]) };
     // A cut seen by the ICMP prober is no cut while a check still gets through.
@@ -65,7 +72,14 @@ export class MixedProbe implements Probe {
     return this.icmp.close?.() ?? Promise.resolve();
   }
 
-  private async runCheck(uplink: UplinkConfig, check: CheckSpec, local: string | null, roundStart: number, signal?: AbortSignal): Promise<TargetResult> {
+  /** A flow check's part of the round: its verdict if one still counts, else not answering. */
+  private flowResult(uplink: UplinkConfig, check: FlowCheck): TargetResult {
+    const verdict = this.verdicts?.current(uplink.name, check.name, (check.timeout ?? FLOW_VERDICT_TTL_S) * 1000);
+    const ok = verdict?.ok === true;
+    return { target: check.text, alive: ok, rtt: ok ? (verdict?.rtt ?? null) : null, sent: 1, lost: ok ? 0 : 1 };
+  }
+
+  private async runCheck(uplink: UplinkConfig, check: NetworkCheck, local: string | null, roundStart: number, signal?: AbortSignal): Promise<TargetResult> {
     const result: TargetResult = { target: check.text, alive: false, rtt: null, sent: 0, lost: 0 };
     if (local === null) {
       // No address to send from: the interface is not configured (yet). One attempt, lost.

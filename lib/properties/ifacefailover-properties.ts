@@ -375,7 +375,12 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
   const checks = props.get('checks');
   if (checks && checks.value !== '') {
     const parsed = literal(draft, 'checks', file, issues);
-    if (parsed !== undefined && isList(parsed)) {
+    const flow = parsed !== undefined && isList(parsed) ? items(parsed).find((c) => typeof c === 'string' && /^\s*flow:\/\//i.test(c)) : undefined;
+    if (flow !== undefined) {
+      // Their verdicts come from Node-RED flows (the failover-controller): the service has none to give.
+      issue('checks', flow, 'is a flow check, whose verdicts come from a Node-RED flow: the headless service has none (use tcp://, http://, https:// or dns://)', checks.line);
+      reported.add('checks');
+    } else if (parsed !== undefined && isList(parsed)) {
       input.checks = items(parsed);
     } else {
       if (parsed !== undefined) issue('checks', checks.value, "must be a Python list of checks, e.g. ['tcp://192.0.2.10:443', 'dns://192.0.2.53/example.com']", checks.line);

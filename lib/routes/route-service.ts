@@ -263,7 +263,7 @@ export class RouteService {
 
 /** The addresses an uplink's probes go to: its ICMP targets and its checks' hosts, each once. */
 export function probedHosts(uplink: Pick<UplinkConfig, 'targets' | 'checks'>): string[] {
-  return [...new Set([...uplink.targets, ...uplink.checks.map((c) => c.host)])];
+  return [...new Set([...uplink.targets, ...uplink.checks.flatMap((c) => (c.kind === 'flow' ? [] : [c.host]))])];
 }
 
 function parseJson<T>(text: string, fallback: T): T {

@@ -15,6 +15,7 @@ import { LinkWatch } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { MixedProbe } from '../probes/mixed-probe';
 import { Probe } from '../probes/probe';
+import { VerdictBoard } from '../probes/verdicts';
 import { UplinkConfig } from '../uplink/model';
 
 export interface FailoverRunnerOptions {
@@ -28,6 +29,8 @@ export interface FailoverRunnerOptions {
    * (TCP, HTTP, DNS) run beside it in the same rounds; an uplink without checks gets this probe's rounds as they are.
    */
   probe?: Probe;
+  /** Where the verdicts of the uplinks' flow checks (the user's own) are handed in; absent: flow checks are left out. */
+  verdicts?: VerdictBoard;
   /** Poll period of the link watch's sysfs safety net (ms). */
   linkPollMs?: number;
   /** After an uplink's setup timed out, wait this long before setting it up again (ms). */
@@ -51,7 +54,7 @@ export class FailoverRunner {
     const { connections, dns, uplinks } = options;
     this.dns = dns;
     // Closing the mixed probe closes the ICMP prober (a long-lived one ends its processes).
-    this.probe = new MixedProbe({ icmp: options.probe });
+    this.probe = new MixedProbe({ icmp: options.probe, verdicts: options.verdicts });
     this.links = new LinkWatch(
       options.uplinks.map((u) => u.iface),
       { logger: options.logger, pollMs: options.linkPollMs },

@@ -815,7 +815,8 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         await page.click('#node-config-dialog-ok');
         await page.locator('#node-config-input-gateway').waitFor({ state: 'detached' });
         await closeNode(page);
-        assert.equal((await validity(page, uplink)).valid, true, 'the uplink is valid again');
+        const again = await validity(page, uplink);
+        assert.equal(again.valid, true, `the uplink is valid again (errors: ${again.errors.join(', ')})`);
         assert.equal((await validity(page, made['switch'])).valid, true, 'and so is the route-switch');
         const problems: string[] = [];
         if (!users) problems.push("the controller is not among its uplink's users (the uplink shows as unused)");

@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { AddressInfo, createServer as createTcpServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckSpec } from '../../lib/probes/check-spec';
+import { NetworkCheck } from '../../lib/probes/check-spec';
 import { encodeQuestion } from '../../lib/probes/dns';
 import { ipv4Of } from '../../lib/probes/local-address';
 import { checkAttempt, MixedProbe } from '../../lib/probes/mixed-probe';
@@ -35,8 +35,10 @@ function uplink(checks: string[], extra: { targets?: string; reliability?: numbe
   return u;
 }
 
-function check(spec: string): CheckSpec {
-  return uplink([spec]).checks[0];
+function check(spec: string): NetworkCheck {
+  const [c] = uplink([spec]).checks;
+  assert.notEqual(c.kind, 'flow');
+  return c as NetworkCheck;
 }
 
 function listen(server: Server | HttpServer): Promise<number> {
@@ -197,7 +199,7 @@ describe('probe kinds on loopback', () => {
   });
 
   it('dns: NOERROR with a record answers; NXDOMAIN, no record, or no server does not; a forged id is ignored', async () => {
-    const at = (name: string, extra = ''): CheckSpec => check(`dns://127.0.0.1:${dns.port}/${name}${extra}`);
+    const at = (name: string, extra = ''): NetworkCheck => check(`dns://127.0.0.1:${dns.port}/${name}${extra}`);
     assert.equal(typeof (await checkAttempt(at('good.test'), LOOPBACK, 1000)), 'number');
     assert.equal(dns.queries.at(-1), 'good.test');
     assert.equal(await checkAttempt(at('nosuch.test'), LOOPBACK, 1000), null);
