@@ -53,6 +53,21 @@ describe('check specs', () => {
     ]);
   });
 
+  it('flow://NAME: the user\'s own check, with how long a verdict counts', () => {
+    assert.deepEqual(read('flow://web-health\nflow://db timeout=10').value, [
+      { kind: 'flow', text: 'flow://web-health', name: 'web-health', timeout: null },
+      { kind: 'flow', text: 'flow://db timeout=10', name: 'db', timeout: 10 },
+    ]);
+    assert.equal(problem('flow://'), 'flow:// needs a name of 1-64 letters, digits, ".", "_" or "-": flow://NAME');
+    assert.equal(problem('flow://a/b'), 'flow://a/b needs a name of 1-64 letters, digits, ".", "_" or "-": flow://NAME');
+    assert.equal(problem('flow://web expect=200'), 'flow://web expect=200 has option expect, which flow checks do not take (they take timeout=)');
+    assert.equal(problem('flow://web timeout=99'), 'flow://web timeout=99 has timeout=99, which must be a number from 0.1 to 60');
+    assert.throws(
+      () => parseServiceProperties("route.p.gateway=192.0.2.1\nroute.p.iface=eth0\nroute.p.checks=['flow://web']\n", 'f.properties'),
+      (e: unknown) => e instanceof ConfigError && /f\.properties:3: .*"flow:\/\/web": is a flow check, whose verdicts come from a Node-RED flow/.test(e.message),
+    );
+  });
+
   it('a list is one check per line (blank lines and CRLF too), or an array; blank is none', () => {
     assert.equal(read('tcp://192.0.2.1:22\r\n\r\n  \ntcp://192.0.2.1:23\n').value?.length, 2);
     assert.equal(read(['tcp://192.0.2.1:22', 'tcp://192.0.2.1:23']).value?.length, 2);
@@ -64,8 +79,8 @@ describe('check specs', () => {
 
   it('bad specs: one sentence each, naming the spec and what is wrong with it', () => {
     const cases: [string, string][] = [
-      ['192.0.2.1:443', 'is not a check: write KIND://ADDRESS, e.g. tcp://192.0.2.10:443 (kinds: tcp://, http://, https://, dns://)'],
-      ['ftp://192.0.2.1/', 'has an unknown kind "ftp": use tcp://, http://, https://, dns://'],
+      ['192.0.2.1:443', 'is not a check: write KIND://ADDRESS, e.g. tcp://192.0.2.10:443 (kinds: tcp://, http://, https://, dns://, flow://)'],
+      ['ftp://192.0.2.1/', 'has an unknown kind "ftp": use tcp://, http://, https://, dns://, flow://'],
       ['tcp://192.0.2.1', 'needs a port: tcp://HOST:PORT'],
       ['tcp://192.0.2.1:0', 'has port "0": a port is a number from 1 to 65535'],
       ['tcp://192.0.2.1:65536', 'has port "65536": a port is a number from 1 to 65535'],
@@ -88,7 +103,7 @@ describe('check specs', () => {
       ['dns://192.0.2.53', 'needs a name to ask for: dns://SERVER/NAME'],
       ['dns://192.0.2.53/bad..name', 'asks for "bad..name", which is not a DNS name'],
       ['dns://192.0.2.53/example.com type=MX', 'has type=MX, which must be A or AAAA'],
-      ['[192.0.2.1:80', 'is not a check: write KIND://ADDRESS, e.g. tcp://192.0.2.10:443 (kinds: tcp://, http://, https://, dns://)'],
+      ['[192.0.2.1:80', 'is not a check: write KIND://ADDRESS, e.g. tcp://192.0.2.10:443 (kinds: tcp://, http://, https://, dns://, flow://)'],
       ['tcp://[192.0.2.1:80', 'has an unclosed "[" in its address'],
     ];
     for (const [spec, message] of cases) assert.equal(problem(spec), `${spec} ${message}`);

@@ -18,6 +18,8 @@ import { encodeQuestion } from '../../lib/probes/dns';
 import { ipv4Of } from '../../lib/probes/local-address';
 import { checkAttempt, MixedProbe } from '../../lib/probes/mixed-probe';
 import { Probe, ProbeResult, summarise } from '../../lib/probes/probe';
+import { VerdictBoard } from '../../lib/probes/verdicts';
+import { probedHosts } from '../../lib/routes/route-service';
 import { UplinkConfig, validateUplinks } from '../../lib/uplink/model';
 
 const LOOPBACK = '127.0.0.1';
@@ -278,5 +280,27 @@ describe('probe kinds on loopback', () => {
     const port = await closedPort();
     const r = await probe.run(uplink([`tcp://127.0.0.1:${port} timeout=0.2`], { retries: 2 }));
     assert.deepEqual(r.targets.map((t) => [t.sent, t.lost]), [[3, 3]]);
+  });
+
+  it('mixed probe: a flow check answers with its last verdict while it counts; left out without a board', async () => {
+    let now = 0;
+    const board = new VerdictBoard(() => now);
+    const probe = new MixedProbe({ icmp: new RecordingIcmp([]), verdicts: board });
+    const u = uplink(['flow://web timeout=5', `tcp://127.0.0.1:${tcpPort}`], { reliability: 2 });
+    const target = (r: ProbeResult) => r.targets.find((t) => t.target === 'flow://web timeout=5');
+    assert.deepEqual(target(await probe.run(u)), { target: 'flow://web timeout=5', alive: false, rtt: null, sent: 1, lost: 1 }, 'no verdict yet');
+    board.record('u', 'web', true, 7);
+    let r = await probe.run(u);
+    assert.deepEqual([target(r)?.alive, target(r)?.rtt, r.ok], [true, 7, true]);
+    board.record('other', 'web', false);
+    assert.equal(target(await probe.run(u))?.alive, true, "another uplink's verdict is its own");
+    now += 5001;
+    r = await probe.run(u);
+    assert.deepEqual([target(r)?.alive, r.ok], [false, false], 'the verdict is older than the timeout');
+    board.record('u', 'web', false);
+    assert.equal(target(await probe.run(u))?.alive, false);
+    const without = await new MixedProbe({ icmp: new RecordingIcmp([]) }).run(u);
+    assert.deepEqual(without.targets.map((t) => t.target), [`tcp://127.0.0.1:${tcpPort}`]);
+    assert.deepEqual(probedHosts(uplink(['flow://web', 'tcp://192.0.2.1:1', 'dns://192.0.2.1/a.b'], { targets: '192.0.2.1,192.0.2.2' })), ['192.0.2.1', '192.0.2.2']);
   });
 });

@@ -99,7 +99,7 @@ function samples(rule: SettingRule): unknown[] {
         'https://203.0.113.5/health expect=200 insecure', 'http://203.0.113.5/ insecure', 'https://203.0.113.5/ insecure=1', 'http://203.0.113.5/é',
         'dns://203.0.113.53/example.com', 'dns://203.0.113.53/example.com type=AAAA', 'dns://203.0.113.53', 'dns://203.0.113.53/a..b', 'dns://203.0.113.53/x type=MX',
         `tcp://192.0.2.10:443 timeout=${rule.timeout.min}`, `tcp://192.0.2.10:443 timeout=${rule.timeout.max + 1}`, 'tcp://192.0.2.10:443 timeout=1 timeout=2',
-        'tcp://192.0.2.10:443 color=red', 'ftp://192.0.2.10/', '192.0.2.10', 'tcp://[192.0.2.10]:443', 'tcp://[192.0.2.10:443', `http://192.0.2.1/${'a'.repeat(600)}`,
+        'tcp://192.0.2.10:443 color=red', 'ftp://192.0.2.10/', 'flow://web', 'flow://web timeout=5', 'flow://', 'flow://a/b', 'flow://web expect=200', '192.0.2.10', 'tcp://[192.0.2.10]:443', 'tcp://[192.0.2.10:443', `http://192.0.2.1/${'a'.repeat(600)}`,
       ];
       const many = Array.from({ length: rule.max + 1 }, (_, i) => `tcp://192.0.2.1:${i + 1}`);
       return [...lines, lines.join('\n'), lines.slice(0, 3), 'tcp://192.0.2.1:1\ntcp://192.0.2.1:1', many.slice(0, rule.max).join('\n'), many.join('\n'), many, [5], [{ text: 'tcp://192.0.2.1:1' }]];
