@@ -811,6 +811,8 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         await openNode(page, controller);
         await page.locator('#node-input-uplinks-container a.red-ui-button:has(i.fa-pencil)').first().click();
         await page.locator('#node-config-input-gateway').waitFor();
+        // The dialog fills its fields after they exist: clear the gateway only once it shows the saved value.
+        await until(async () => (await page.inputValue('#node-config-input-gateway')) === '192.168.1.300', { what: 'the saved gateway in the dialog' });
         await page.fill('#node-config-input-gateway', '');
         await page.click('#node-config-dialog-ok');
         await page.locator('#node-config-input-gateway').waitFor({ state: 'detached' });
