@@ -1,10 +1,10 @@
 /**
- * `route-verifier`: probes one uplink (ICMP through its interface) when a message arrives and, with an
+ * `route-verifier`: probes one uplink (ICMP through its interface, and its checks) when a message arrives and, with an
  * interval, on its own timer. Output 1 when the round is good, output 2 when it is not. The behaviour
  * lives in VerifierController (route-verifier/controller.ts).
  */
 import { readLinkState } from '../lib/linkwatch/link-watch';
-import { IcmpProbe } from '../lib/probes/icmp';
+import { MixedProbe } from '../lib/probes/mixed-probe';
 import { RouteVerifierDef, VerifierController } from './route-verifier/controller';
 import { runController } from './shared/controller';
 import type { Node, NodeAPI } from './shared/red';
@@ -21,7 +21,7 @@ export = function register(RED: NodeAPI): void {
           RED.util.evaluateNodeProperty(value, type, this, msg, (err, result: unknown) => (err ? reject(err) : resolve(result)));
         }),
       routes: () => sharedRouteService({ dryRun: false, logger: redLogger(RED) }),
-      probe: new IcmpProbe(),
+      probe: new MixedProbe(),
       readLink: (iface) => readLinkState(iface),
     });
     runController(this, controller);

@@ -12,7 +12,7 @@
  */
 import type { LinkState } from '../linkwatch/link-watch';
 import { ProbeResult, allDown } from '../probes/probe';
-import type { UplinkConfig } from '../uplink/model';
+import { probeCount, type UplinkConfig } from '../uplink/model';
 import { FailoverEvent, Reachability, SetupReason, UplinkHealth } from './events';
 import { Quality, WindowSample, figures, judge, sampleOf, slide } from './quality';
 
@@ -140,14 +140,14 @@ export interface EngineState {
   routeCheckAgain: boolean;
 }
 
-/** The state before start: uplinks without targets count as down, the others await their first round. */
+/** The state before start: uplinks without targets or checks count as down, the others await their first round. */
 export function initialState(uplinks: readonly UplinkConfig[], links: readonly LinkState[], settings: DecisionSettings): EngineState {
   return {
     settings,
     phase: { name: 'stopped' },
     uplinks: uplinks.map((config, index) => ({
       config,
-      health: config.targets.length === 0 ? 'down' : 'unknown',
+      health: probeCount(config) === 0 ? 'down' : 'unknown',
       quality: 'good',
       window: [],
       goodStreak: 0,
@@ -177,10 +177,10 @@ export function initialState(uplinks: readonly UplinkConfig[], links: readonly L
   };
 }
 
-/** Its link is up and (when it has targets) its probes answer. */
+/** Its link is up and (when it has targets or checks) its probes answer. */
 export function reachable(u: UplinkState): boolean {
   if (!u.link.up) return false;
-  return u.config.targets.length === 0 || u.health === 'up';
+  return probeCount(u.config) === 0 || u.health === 'up';
 }
 
 /** Set to hand its traffic on: degraded, with onDegraded=failover. It stays a last resort. */
@@ -363,7 +363,7 @@ class Step {
         this.evaluate();
         break;
       case 'recheck':
-        for (const u of s.uplinks) if (u.config.targets.length > 0) this.probeNow(u);
+        for (const u of s.uplinks) if (probeCount(u.config) > 0) this.probeNow(u);
         break;
     }
     this.continueStop();
@@ -426,7 +426,7 @@ class Step {
     const toPin: string[] = [];
     for (const u of s.uplinks) {
       u.link = links.find((l) => l.iface === u.config.iface) ?? u.link;
-      if (u.config.targets.length === 0) u.health = u.link.up ? 'up' : 'down';
+      if (probeCount(u.config) === 0) u.health = u.link.up ? 'up' : 'down';
       // The kernel already routes through it (a restart, a redeploy): it keeps that trust until `down` bad rounds
       // say otherwise, so a restart during a short loss burst does not fail over. Only a missing or carrier-less
       // interface fails at once.
@@ -447,7 +447,7 @@ class Step {
       return;
     }
     s.phase = { name: 'running' };
-    for (const u of s.uplinks) if (u.config.targets.length > 0) this.scheduleRound(u, this.now);
+    for (const u of s.uplinks) if (probeCount(u.config) > 0) this.scheduleRound(u, this.now);
     this.evaluate();
     this.effects.push({ type: 'started' });
   }
@@ -817,7 +817,7 @@ class Step {
       const reactivate = u.config.name === s.active && !this.isPending(u);
       this.effects.push({ type: 'pin', uplink: u.config.name, reason: reactivate ? 'relinkActive' : 'relink' });
     }
-    if (u.config.targets.length === 0) {
+    if (probeCount(u.config) === 0) {
       const health: Reachability = state.up ? 'up' : 'down';
       if (health !== u.health) {
         u.health = health;
@@ -841,14 +841,14 @@ class Step {
     if (u.config.prepare === 'standby' && was.exists && !state.exists && u.config.name !== s.active && !this.isPending(u)) {
       this.teardown(u, { force: true });
     }
-    if (state.exists && !was.exists && u.config.targets.length > 0) {
+    if (state.exists && !was.exists && probeCount(u.config) > 0) {
       // A device that (re)appears, like a freshly dialled ppp0, is judged afresh by its first round.
       u.health = 'unknown';
       u.goodStreak = 0;
       u.badStreak = 0;
     }
     // Link back: probe straight away rather than at the next interval.
-    if (state.up && !was.up && u.config.targets.length > 0) this.probeNow(u);
+    if (state.up && !was.up && probeCount(u.config) > 0) this.probeNow(u);
     this.evaluate();
   }
 

@@ -186,6 +186,7 @@ function uplinkNode(id: string, u: UplinkConfig, props: ServiceProperties): Flow
     iface: u.iface,
     gateway: u.gateway ?? '',
     targets: u.targets.join(','),
+    checks: u.checks.map((c) => c.text).join('\n'),
     interval: u.probe.interval,
     timeout: u.probe.timeout,
     retries: u.probe.retries,

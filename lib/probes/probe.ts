@@ -2,7 +2,7 @@
  * What every probe kind returns. ICMP is the first; TCP, HTTP, DNS or a user's own check
  * (a Node-RED flow) plug in by implementing Probe.
  */
-import { UplinkConfig } from '../uplink/model';
+import { probeCount, UplinkConfig } from '../uplink/model';
 
 export interface TargetResult {
   target: string;
@@ -51,14 +51,14 @@ export function summarise(uplink: UplinkConfig, targets: TargetResult[]): ProbeR
     rtt: rtts.length ? Math.round((rtts.reduce((a, b) => a + b, 0) / rtts.length) * 1000) / 1000 : null,
     loss: sent ? lost / sent : 1,
     targets,
-    ok: up.length >= Math.min(uplink.probe.reliability, Math.max(uplink.targets.length, 1)),
+    ok: up.length >= Math.min(uplink.probe.reliability, Math.max(probeCount(uplink), 1)),
   };
 }
 
-/** A round in which the interface is missing: every target counts as down without sending anything. */
+/** A round in which the interface is missing: every target and check counts as down without sending anything. */
 export function allDown(uplink: UplinkConfig): ProbeResult {
   return summarise(
     uplink,
-    uplink.targets.map((target) => ({ target, alive: false, rtt: null, sent: 0, lost: 0 })),
+    [...uplink.targets, ...uplink.checks.map((c) => c.text)].map((target) => ({ target, alive: false, rtt: null, sent: 0, lost: 0 })),
   );
 }

@@ -6,6 +6,7 @@
  *   failover.resetConnections=true                (ours, optional: reset the left uplink's connections after a switch)
  *   failover.dns=auto                             (ours, optional: auto | resolvconf | resolvectl | file | off)
  *   route.NAME.dns=IP,IP / route.NAME.prepare=early (ours, optional: the uplink's DNS servers; when a modem is brought up)
+ *   route.NAME.checks=['tcp://IP:PORT', ...]     (ours, optional: probes other than ICMP, lib/probes/check-spec.ts)
  *   route.NAME.gateway|iface|targets|verifier|verifierDelay|verifierKwargs|handlers|handlerKwargs|setupTimeout
  *
  * Routes keep file order (the first route key seen is the primary), unlike the original, which
@@ -62,6 +63,7 @@ const ROUTE_PROPERTIES = [
   'gateway',
   'iface',
   'targets',
+  'checks',
   'verifier',
   'verifierDelay',
   'verifierKwargs',
@@ -370,6 +372,21 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
   }
   const targets = props.get('targets');
   if (targets) input.targets = targets.value;
+  const checks = props.get('checks');
+  if (checks && checks.value !== '') {
+    const parsed = literal(draft, 'checks', file, issues);
+    const flow = parsed !== undefined && isList(parsed) ? items(parsed).find((c) => typeof c === 'string' && /^\s*flow:\/\//i.test(c)) : undefined;
+    if (flow !== undefined) {
+      // Their verdicts come from Node-RED flows (the failover-controller): the service has none to give.
+      issue('checks', flow, 'is a flow check, whose verdicts come from a Node-RED flow: the headless service has none (use tcp://, http://, https:// or dns://)', checks.line);
+      reported.add('checks');
+    } else if (parsed !== undefined && isList(parsed)) {
+      input.checks = items(parsed);
+    } else {
+      if (parsed !== undefined) issue('checks', checks.value, "must be a Python list of checks, e.g. ['tcp://192.0.2.10:443', 'dns://192.0.2.53/example.com']", checks.line);
+      reported.add('checks');
+    }
+  }
   const dns = props.get('dns');
   if (dns && dns.value !== '') input.dns = dns.value;
   const prepare = props.get('prepare');
@@ -510,6 +527,7 @@ function modelFieldSource(field: string): RouteProperty | 'route' {
     case 'iface':
     case 'gateway':
     case 'targets':
+    case 'checks':
     case 'setupTimeout':
       return field;
     case 'interval':

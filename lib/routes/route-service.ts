@@ -3,7 +3,8 @@
  * - the default route of the main table, swapped with `ip route replace` so there is never a moment without one;
  * - probe pins, so a probe bound to an uplink leaves by that uplink whatever the main table says:
  *   policy mode (default): a routing table per uplink plus `ip rule` (oif IFACE, from ADDR), user traffic untouched;
- *   host-route mode (the original's way, opt-in): /32 routes to each target via the uplink.
+ *   host-route mode (the original's way, opt-in): /32 routes to each target (and each check's host) via the uplink.
+ * Checks (TCP, HTTP, DNS) bind to the uplink's address, so in policy mode the `from ADDR` rule carries them.
  * It remembers what it installed and removes exactly that on cleanup.
  */
 import type { RouteActions } from '../engine/engine';
@@ -208,7 +209,7 @@ export class RouteService {
         if (!present.has(rule.join(' '))) await this.change(['-4', 'rule', 'add', ...rule]);
       }
     } else {
-      for (const target of uplink.targets) {
+      for (const target of probedHosts(uplink)) {
         await this.change(['-4', 'route', 'replace', `${target}/32`, ...this.nexthop(uplink)]);
         record.hostRoutes.push(target);
       }
@@ -258,6 +259,11 @@ export class RouteService {
     }
     return removed;
   }
+}
+
+/** The addresses an uplink's probes go to: its ICMP targets and its checks' hosts, each once. */
+export function probedHosts(uplink: Pick<UplinkConfig, 'targets' | 'checks'>): string[] {
+  return [...new Set([...uplink.targets, ...uplink.checks.flatMap((c) => (c.kind === 'flow' ? [] : [c.host]))])];
 }
 
 function parseJson<T>(text: string, fallback: T): T {

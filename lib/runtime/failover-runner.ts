@@ -13,8 +13,9 @@ import { Clock } from '../engine/clock';
 import { FailoverEngine, RouteActions } from '../engine/engine';
 import { LinkWatch } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
-import { IcmpProbe } from '../probes/icmp';
+import { MixedProbe } from '../probes/mixed-probe';
 import { Probe } from '../probes/probe';
+import { VerdictBoard } from '../probes/verdicts';
 import { UplinkConfig } from '../uplink/model';
 
 export interface FailoverRunnerOptions {
@@ -23,8 +24,13 @@ export interface FailoverRunnerOptions {
   /** One owner's route actions (RouteService.forOwner), so pins shared with other owners stay theirs too. */
   routes: RouteActions;
   logger: Logger;
-  /** Default: ICMP echo through the system ping. */
+  /**
+   * The ICMP prober of the uplinks' targets (default: echo through the system ping). The uplinks' checks
+   * (TCP, HTTP, DNS) run beside it in the same rounds; an uplink without checks gets this probe's rounds as they are.
+   */
   probe?: Probe;
+  /** Where the verdicts of the uplinks' flow checks (the user's own) are handed in; absent: flow checks are left out. */
+  verdicts?: VerdictBoard;
   /** Poll period of the link watch's sysfs safety net (ms). */
   linkPollMs?: number;
   /** After an uplink's setup timed out, wait this long before setting it up again (ms). */
@@ -47,7 +53,8 @@ export class FailoverRunner {
   constructor(options: FailoverRunnerOptions) {
     const { connections, dns, uplinks } = options;
     this.dns = dns;
-    this.probe = options.probe ?? new IcmpProbe();
+    // Closing the mixed probe closes the ICMP prober (a long-lived one ends its processes).
+    this.probe = new MixedProbe({ icmp: options.probe, verdicts: options.verdicts });
     this.links = new LinkWatch(
       options.uplinks.map((u) => u.iface),
       { logger: options.logger, pollMs: options.linkPollMs },

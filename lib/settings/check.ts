@@ -3,9 +3,11 @@
  *
  * This file is compiled twice from the same source: by tsc for the runtime, and by scripts/copy-assets.mjs
  * to ES5, inlined into each editor .html, so the editor marks exactly what the runtime refuses. Hence it
- * imports nothing and uses only what an ES5 runtime has (no Set, no Number.isFinite, no spread, no regex
- * flags), and rules are plain JSON (patterns as strings), so the build can write the table into the html.
+ * imports nothing but the checks' parser (lib/probes/check-spec.ts, which imports nothing; the build bundles
+ * the two) and uses only what an ES5 runtime has (no Set, no Number.isFinite, no spread, no regex flags), and
+ * rules are plain JSON (patterns as strings), so the build can write the table into the html.
  */
+import { CheckSpec, parseCheckSpec } from '../probes/check-spec';
 
 interface RuleBase {
   /** Blank (absent, null or '') is a mistake, not "the default" (the editor marks it). */
@@ -53,7 +55,18 @@ export interface PatternRule extends RuleBase {
   message: string;
 }
 
-export type SettingRule = NumberRule | AddressListRule | GatewayRule | IfaceRule | EnumRule | PatternRule;
+/**
+ * An uplink's checks (lib/probes/check-spec.ts): one per line of a string, or an array of them; blank is the
+ * empty list. An array may hold parsed checks (their text is read again).
+ */
+export interface CheckListRule extends RuleBase {
+  kind: 'check-list';
+  max: number;
+  /** The rule of a check's timeout= (the uplink's timeout rule). */
+  timeout: NumberRule;
+}
+
+export type SettingRule = NumberRule | AddressListRule | GatewayRule | IfaceRule | EnumRule | PatternRule | CheckListRule;
 
 /** One problem with a value. */
 export interface SettingIssue {
@@ -145,6 +158,53 @@ function readAddressList(rule: AddressListRule, value: unknown): SettingRead<str
   return { value: addresses, issues: issues };
 }
 
+/** The text of one entry of a check list: a string, or a parsed check's own text. */
+function checkText(entry: unknown): unknown {
+  if (typeof entry === 'object' && entry !== null && !Array.isArray(entry) && typeof (entry as { text?: unknown }).text === 'string') {
+    return (entry as { text: string }).text;
+  }
+  return entry;
+}
+
+/** More than `max` checks is one issue, found before any is parsed; each bad check is named with its reason. */
+function readCheckList(rule: CheckListRule, value: unknown): SettingRead<CheckSpec[]> {
+  if (isBlank(value)) return { value: [], issues: [] };
+  let list: unknown[];
+  if (typeof value === 'string') {
+    list = value.split('\n').filter(function (line) {
+      return line.trim() !== '';
+    });
+  } else if (Array.isArray(value)) {
+    list = value;
+  } else {
+    return fail('must be a list of checks, one per line (e.g. tcp://192.0.2.10:443)');
+  }
+  if (list.length > rule.max) return fail('lists ' + list.length + ' checks: at most ' + rule.max + ' per uplink');
+  const readers = {
+    isHost: isIPv4,
+    seconds: function (text: string): { value?: number; problem?: string } {
+      const read = readNumber(rule.timeout, text);
+      return read.value === undefined ? { problem: read.issues[0].message } : { value: read.value };
+    },
+  };
+  const checks: CheckSpec[] = [];
+  const issues: SettingIssue[] = [];
+  const seen: Record<string, boolean> = {};
+  for (let i = 0; i < list.length; i++) {
+    const raw = list[i];
+    const read = parseCheckSpec(checkText(raw), readers);
+    if (!read.spec) {
+      issues.push({ message: read.problem || 'is not a check', entry: raw });
+    } else if (Object.prototype.hasOwnProperty.call(seen, read.spec.text)) {
+      issues.push({ message: 'is listed twice', entry: raw });
+    } else {
+      seen[read.spec.text] = true;
+      checks.push(read.spec);
+    }
+  }
+  return { value: checks, issues: issues };
+}
+
 function readGateway(value: unknown): SettingRead<string | null> {
   const t = trimmed(value);
   if (isBlank(t) || t === 'none' || t === '0.0.0.0') return { value: null, issues: [] };
@@ -175,6 +235,7 @@ function readPattern(rule: PatternRule, value: unknown): SettingRead<string> {
 /** Checks one value against its rule and gives the value as the runtime uses it. Blank is checked as given. */
 export function readSetting(rule: NumberRule, value: unknown): SettingRead<number>;
 export function readSetting(rule: AddressListRule, value: unknown): SettingRead<string[]>;
+export function readSetting(rule: CheckListRule, value: unknown): SettingRead<CheckSpec[]>;
 export function readSetting(rule: GatewayRule, value: unknown): SettingRead<string | null>;
 export function readSetting<T extends string>(rule: EnumRule<T>, value: unknown): SettingRead<T>;
 export function readSetting(rule: IfaceRule | PatternRule, value: unknown): SettingRead<string>;
@@ -193,6 +254,8 @@ export function readSetting(rule: SettingRule, value: unknown): SettingRead<unkn
       return readEnum(rule, value);
     case 'pattern':
       return readPattern(rule, value);
+    case 'check-list':
+      return readCheckList(rule, value);
   }
 }
 

@@ -3,7 +3,8 @@
  * Validation collects every problem at once and throws before anything is applied.
  */
 import { ConfigError, ConfigIssue } from '../errors';
-import { AddressListRule, isBlank, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
+import type { CheckSpec } from '../probes/check-spec';
+import { AddressListRule, CheckListRule, isBlank, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
 
 export type PinMode = 'policy' | 'host-route';
 export const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
@@ -60,8 +61,10 @@ export interface UplinkConfig {
   iface: string;
   /** IPv4 gateway, or null for a point-to-point device (ppp0) that needs none. */
   gateway: string | null;
-  /** IPv4 addresses probed through this uplink. Empty: trusted while the interface is up. */
+  /** IPv4 addresses probed through this uplink. Empty (and no checks): trusted while the interface is up. */
   targets: string[];
+  /** Probes other than ICMP (TCP, HTTP(S), DNS), counted with the targets in every round. */
+  checks: CheckSpec[];
   probe: ProbeSettings;
   /** Seconds to wait, after setup, for the interface to appear before adding its route. */
   setupTimeout: number;
@@ -79,6 +82,7 @@ export interface UplinkInput {
   iface?: unknown;
   gateway?: unknown;
   targets?: unknown;
+  checks?: unknown;
   probe?: Partial<Record<keyof ProbeSettings, unknown>>;
   setupTimeout?: unknown;
   pinMode?: unknown;
@@ -137,6 +141,9 @@ const MAX_NAME_LENGTH = 64;
  * targets would make a round outlast its interval and delay a stop by seconds; a handful is plenty.
  */
 const TARGETS = { kind: 'ipv4-list', max: 64, what: 'targets' } satisfies AddressListRule;
+const TIMEOUT = { kind: 'number', min: 0.1, max: 60, integer: false } satisfies NumberRule;
+/** Checks (lib/probes/check-spec.ts) per uplink; each has a timeout= of the uplink's timeout rule. */
+const CHECKS = { kind: 'check-list', max: 16, timeout: TIMEOUT } satisfies CheckListRule;
 
 /**
  * The rules of an uplink's settings: the one place they are written (lib/settings/rules.ts puts them in
@@ -147,12 +154,13 @@ export const UPLINK_RULES = {
   iface: { kind: 'iface', required: true },
   gateway: { kind: 'gateway' },
   targets: TARGETS,
+  checks: CHECKS,
   interval: { kind: 'number', min: 0.1, max: 3600, integer: false },
-  timeout: { kind: 'number', min: 0.1, max: 60, integer: false },
+  timeout: TIMEOUT,
   retries: { kind: 'number', min: 0, max: 10, integer: true },
   down: { kind: 'number', min: 1, max: 1000, integer: true },
   up: { kind: 'number', min: 1, max: 1000, integer: true },
-  // More answers than targets can never come.
+  // More answers than targets can never come (checks count too, but 64 is plenty).
   reliability: { kind: 'number', min: 1, max: TARGETS.max, integer: true },
   setupTimeout: { kind: 'number', min: 0, max: 3600, integer: false },
   pinMode: { kind: 'enum', values: PIN_MODES },
@@ -169,6 +177,12 @@ export const UPLINK_RULES = {
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
 export const MAX_DNS_SERVERS = UPLINK_RULES.dns.max;
+export const MAX_CHECKS = UPLINK_RULES.checks.max;
+
+/** How many things a round of this uplink probes: its ICMP targets and its checks. None: trusted while its interface is up. */
+export function probeCount(uplink: Pick<UplinkConfig, 'targets' | 'checks'>): number {
+  return uplink.targets.length + uplink.checks.length;
+}
 
 /** Pushes the read's problems as issues of `field` (a list's bad entry is the issue's value). */
 function collect<T>(issues: ConfigIssue[], uplink: string, field: string, value: unknown, read: SettingRead<T>): T | undefined {
@@ -194,20 +208,23 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   collect(issues, label, 'iface', input.iface, readSetting(R.iface, iface));
   const gateway = collect(issues, label, 'gateway', input.gateway, readSetting(R.gateway, input.gateway)) ?? null;
   const targets = collect(issues, label, 'targets', input.targets, readSetting(R.targets, input.targets)) ?? [];
+  const checks = collect(issues, label, 'checks', input.checks, readSetting(R.checks, input.checks)) ?? [];
   const probeIn = input.probe ?? {};
   const probe = {} as ProbeSettings;
   for (const key of Object.keys(DEFAULT_PROBE) as (keyof ProbeSettings)[]) {
     probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], R[key]);
   }
-  if (targets.length > 0 && probe.reliability > targets.length) {
-    issues.push({ uplink: label, field: 'reliability', value: probe.reliability, message: `cannot exceed the number of targets (${targets.length})` });
+  const probed = targets.length + checks.length;
+  if (probed > 0 && probe.reliability > probed) {
+    const what = checks.length > 0 ? `targets and checks (${probed})` : `targets (${probed})`;
+    issues.push({ uplink: label, field: 'reliability', value: probe.reliability, message: `cannot exceed the number of ${what}` });
   }
   const setupTimeout = checkNumber(issues, label, 'setupTimeout', input.setupTimeout, DEFAULT_SETUP_TIMEOUT, R.setupTimeout);
   const pinMode = isBlank(input.pinMode) ? undefined : collect(issues, label, 'pinMode', input.pinMode, readSetting(R.pinMode, input.pinMode));
   const dns = collect(issues, label, 'dns', input.dns, readSetting(R.dns, input.dns)) ?? [];
   const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
   const quality = normaliseQuality(input.quality ?? {}, label, issues);
-  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality };
+  return { name: name || label, iface, gateway, targets, checks, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality };
 }
 
 /** The quality settings (blank: the default); a low threshold above its high one is refused. */

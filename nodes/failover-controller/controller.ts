@@ -13,9 +13,11 @@ import type { WindowFigures } from '../../lib/engine/quality';
 import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
+import { VerdictBoard } from '../../lib/probes/verdicts';
 import { FailoverRunner } from '../../lib/runtime/failover-runner';
-import { UplinkConfig, validateUplinks } from '../../lib/uplink/model';
+import { displayNameProblem, UplinkConfig, validateUplinks } from '../../lib/uplink/model';
 import { NodeController, Send, Translate } from '../shared/controller';
+import { quoteValue } from '../../lib/errors';
 import { errorMessage } from '../shared/errors';
 import type { Node, NodeDef, NodeMessage, NodeMessageInFlow, ProbeRoundPayload } from '../shared/red';
 import { nodeLogger } from '../shared/route-services';
@@ -58,6 +60,8 @@ export interface ControllerServices {
 }
 
 export const COMMANDS = ['status', 'force', 'auto', 'pause', 'resume', 'recheck'] as const;
+/** The topic of a message that carries the verdict of a flow check (not a command: its payload is the data). */
+export const VERDICT_TOPIC = 'verdict';
 export type Command = (typeof COMMANDS)[number];
 
 export const DEFAULT_SETUP_RETRY_S = 60;
@@ -182,7 +186,44 @@ function uplinkOf(msg: NodeMessageInFlow): string | undefined {
   return undefined;
 }
 
+/** A verdict of a flow check, checked against the uplinks: what to record. */
+interface FlowVerdict {
+  uplink: string;
+  check: string;
+  ok: boolean;
+  rtt: number | null;
+}
+
+/**
+ * payload {uplink, ok, check?, rtt?}: `uplink` names one of the controller's uplinks with a flow check, `check`
+ * names that check (may be left out when the uplink has one), `ok` is a boolean, `rtt` ms or null. A sentence
+ * saying what is wrong otherwise.
+ */
+export function readFlowVerdict(payload: unknown, uplinks: readonly UplinkConfig[]): FlowVerdict | { problem: string } {
+  if (!isRecord(payload)) return { problem: `payload is ${quoteValue(payload)}, not {uplink, ok, check, rtt}` };
+  const { uplink, ok, check, rtt } = payload;
+  const withFlow = uplinks.filter((u) => u.checks.some((c) => c.kind === 'flow'));
+  const found = uplinks.find((u) => u.name === uplink);
+  if (!found) return { problem: `payload.uplink is ${quoteValue(uplink)}, not one of ${uplinks.map((u) => u.name).join(', ')}` };
+  const names = found.checks.flatMap((c) => (c.kind === 'flow' ? [c.name] : []));
+  if (names.length === 0) {
+    return { problem: `uplink "${found.name}" has no flow check (flow://NAME)${withFlow.length ? `; these do: ${withFlow.map((u) => u.name).join(', ')}` : ''}` };
+  }
+  if (typeof ok !== 'boolean') return { problem: `payload.ok is ${quoteValue(ok)}, not true or false` };
+  if (rtt !== undefined && rtt !== null && !(typeof rtt === 'number' && Number.isFinite(rtt) && rtt >= 0)) {
+    return { problem: `payload.rtt is ${quoteValue(rtt)}, not a number of milliseconds (or null)` };
+  }
+  if (check === undefined && names.length > 1) return { problem: `payload.check is missing: uplink "${found.name}" has flow checks ${names.join(', ')}` };
+  const name = check === undefined ? names[0] : check;
+  if (typeof name !== 'string' || displayNameProblem(name) !== undefined || !names.includes(name)) {
+    return { problem: `payload.check is ${quoteValue(check)}, not a flow check of uplink "${found.name}" (${names.join(', ')})` };
+  }
+  return { uplink: found.name, check: name, ok, rtt: typeof rtt === 'number' ? rtt : null };
+}
+
 export class FailoverController extends NodeController {
+  /** Verdicts of the uplinks' flow checks, handed in by `verdict` messages; read by the probe every round. */
+  private readonly verdicts = new VerdictBoard();
   private config: ControllerConfig | { problem: string };
   private runner: FailoverRunner | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -236,6 +277,7 @@ export class FailoverController extends NodeController {
       routes: this.services.routes({ dryRun: config.dryRun, logger }).forOwner(this.node.id),
       logger,
       probe: this.services.probe,
+      verdicts: this.verdicts,
       linkPollMs: this.services.linkPollMs,
       setupRetryMs: config.setupRetryMs,
     });
@@ -351,6 +393,13 @@ export class FailoverController extends NodeController {
     const runner = this.runner;
     if (this.closing) throw new Error(this.t('errors.closed'));
     if (!runner) throw new Error(this.t('errors.notRunning', { problem: this.problem ?? '-' }));
+    if (msg.topic === VERDICT_TOPIC) {
+      // Its payload is data whatever it holds: checked whole before it is recorded; it moves no route by itself.
+      const verdict = readFlowVerdict(msg.payload, this.runnerUplinks());
+      if ('problem' in verdict) throw new Error(this.t('errors.verdict', { problem: verdict.problem }));
+      this.verdicts.record(verdict.uplink, verdict.check, verdict.ok, verdict.rtt);
+      return;
+    }
     const command = commandOf(msg);
     if (command === undefined) throw new Error(this.t('errors.noCommand', { commands: COMMANDS.join(', ') }));
     const engine = runner.engine;
@@ -381,10 +430,16 @@ export class FailoverController extends NodeController {
       case 'recheck':
         engine.recheck();
         break;
+
       default:
         throw new Error(this.t('errors.unknownCommand', { command, commands: COMMANDS.join(', ') }));
     }
     this.updateBadge();
+  }
+
+  /** The uplinks the running engine has. */
+  private runnerUplinks(): UplinkConfig[] {
+    return 'problem' in this.config ? [] : this.config.uplinks;
   }
 
   // ---- close ------------------------------------------------------------------------------------

@@ -6,14 +6,17 @@
  * /32 host routes), so its probes leave by that uplink whatever the default route is; close lets go.
  * Rounds never overlap: messages that arrive during a round wait for the next one, and waiting messages
  * that ask for the same targets share it (each still gets its own output message).
+ *
+ * A message with topic `verdict` is a result from the user's own check (any flow: an http request node and
+ * a function, say): it is sent on at once as if a round had given it, without probing or touching a route.
  */
 import { Clock, TimerHandle, systemClock } from '../../lib/engine/clock';
-import { describeIssue, errorMessage } from '../../lib/errors';
+import { describeIssue, errorMessage, quoteValue } from '../../lib/errors';
 import type { LinkState } from '../../lib/linkwatch/link-watch';
 import { Probe, ProbeResult, allDown } from '../../lib/probes/probe';
 import { isBlank, readSetting } from '../../lib/settings/check';
 import { SETTING_RULES } from '../../lib/settings/rules';
-import { UplinkConfig } from '../../lib/uplink/model';
+import { displayNameProblem, probeCount, UplinkConfig } from '../../lib/uplink/model';
 import { Done, NodeController, Send, Translate } from '../shared/controller';
 import { asError, InputError } from '../shared/errors';
 import type { Node, NodeDef, NodeMessage, ProbeRoundPayload } from '../shared/red';
@@ -84,6 +87,22 @@ function parseInterval(value: string | number | undefined): number | null {
   return readSetting(SETTING_RULES.verifier.interval, value).value ?? null;
 }
 
+/** The topic of a message that carries the user's own verdict instead of asking for a round. */
+export const VERDICT_TOPIC = 'verdict';
+/** A verdict's target name when it gives none. */
+const DEFAULT_VERDICT_CHECK = 'flow';
+
+/** A verdict as given: its answer, the time it took (ms) and the name of the user's check. */
+interface Verdict {
+  ok: boolean;
+  rtt: number | null;
+  check: string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** Entries in a comma-separated list, counted without splitting it. */
 function entryCount(text: string): number {
   let n = 1;
@@ -137,9 +156,13 @@ export class VerifierController extends NodeController {
     if (this.intervalMs > 0) this.schedule(0);
   }
 
-  /** An input message: evaluate its targets now, then wait for a round. */
+  /** An input message: evaluate its targets now, then wait for a round; a verdict is sent on at once. */
   protected async handle(msg: NodeMessage, send: Send): Promise<void> {
     if (this.problem) throw new Error(this.problem.text);
+    if (msg.topic === VERDICT_TOPIC) {
+      this.sendVerdict(msg, this.verdictOf(msg.payload), send);
+      return;
+    }
     const targets = await this.targetsFor(msg);
     await new Promise<void>((resolve, reject) => {
       this.enqueue({ msg, targets, send, done: (err) => (err ? reject(err) : resolve()), timer: false });
@@ -286,8 +309,8 @@ export class VerifierController extends NodeController {
     if (!link.up) return allDown(uplink);
     // Re-pinned every round (idempotent): the table route vanishes with ppp0 and must come back with it.
     if (this.routes) await this.pin(uplink);
-    if (uplink.targets.length === 0) {
-      // No targets: trusted while the interface is up, as everywhere else in the package.
+    if (probeCount(uplink) === 0) {
+      // No targets or checks: trusted while the interface is up, as everywhere else in the package.
       return { up: [], down: [], rtt: null, loss: 0, targets: [], ok: true };
     }
     this.abort = new AbortController();
@@ -324,7 +347,7 @@ export class VerifierController extends NodeController {
   }
 
   private showResult(uplink: UplinkConfig, result: ProbeResult): void {
-    const total = uplink.targets.length;
+    const total = probeCount(uplink);
     if (!result.ok) {
       this.badge.error(this.t('status.down', { up: result.up.length, total }));
     } else if (total === 0 || result.rtt === null) {
@@ -332,6 +355,50 @@ export class VerifierController extends NodeController {
     } else {
       this.badge.ok(this.t('status.up', { up: result.up.length, total, rtt: Math.round(result.rtt * 10) / 10 }));
     }
+  }
+
+  // ───── verdicts ─────
+
+  /** A bad verdict: the message fails with the reason, the badge says error, nothing is sent. */
+  private badVerdict(problem: string): InputError {
+    return new InputError(this.t('errors.verdict', { problem }), { kind: 'error', text: this.t('status.error') });
+  }
+
+  /** payload true | false, or {ok, rtt?, check?, uplink?}; anything else fails naming what is wrong. */
+  private verdictOf(payload: unknown): Verdict {
+    if (typeof payload === 'boolean') return { ok: payload, rtt: null, check: DEFAULT_VERDICT_CHECK };
+    if (!isRecord(payload)) throw this.badVerdict(`payload is ${quoteValue(payload)}, not true, false or {ok, rtt, check}`);
+    const { ok, rtt, check, uplink } = payload;
+    if (typeof ok !== 'boolean') throw this.badVerdict(`payload.ok is ${quoteValue(ok)}, not true or false`);
+    if (rtt !== undefined && rtt !== null && !(typeof rtt === 'number' && Number.isFinite(rtt) && rtt >= 0)) {
+      throw this.badVerdict(`payload.rtt is ${quoteValue(rtt)}, not a number of milliseconds (or null)`);
+    }
+    if (check !== undefined && (typeof check !== 'string' || displayNameProblem(check) !== undefined)) {
+      const why = typeof check === 'string' ? (displayNameProblem(check) ?? '') : 'must be a string';
+      throw this.badVerdict(`payload.check ${why}`);
+    }
+    if (uplink !== undefined && uplink !== this.uplink?.name) {
+      throw this.badVerdict(`payload.uplink is ${quoteValue(uplink)}, but this node verifies "${this.uplink?.name ?? ''}"`);
+    }
+    return { ok, rtt: typeof rtt === 'number' ? rtt : null, check: check ?? DEFAULT_VERDICT_CHECK };
+  }
+
+  /** The output of a round that had one target, the user's check, with the verdict's answer. */
+  private sendVerdict(msg: NodeMessage, verdict: Verdict, send: Send): void {
+    if (!this.uplink || this.closing) return;
+    const target = verdict.check;
+    const result: ProbeResult = {
+      up: verdict.ok ? [target] : [],
+      down: verdict.ok ? [] : [target],
+      rtt: verdict.ok ? verdict.rtt : null,
+      loss: verdict.ok ? 0 : 1,
+      targets: [{ target, alive: verdict.ok, rtt: verdict.ok ? verdict.rtt : null, sent: 1, lost: verdict.ok ? 0 : 1 }],
+      ok: verdict.ok,
+    };
+    const shown: UplinkConfig = { ...this.uplink, targets: [target], checks: [] };
+    this.showResult(shown, result);
+    msg.payload = payloadOf(this.uplink, result);
+    send(verdict.ok ? [msg, null] : [null, msg]);
   }
 
   // ───── targets ─────

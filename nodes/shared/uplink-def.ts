@@ -9,6 +9,8 @@ export interface UplinkNodeDef extends NodeDef {
   iface: string;
   gateway: string;
   targets: string;
+  /** Checks other than ICMP, one per line (absent in flows from before the option: none). */
+  checks?: string;
   interval: string | number;
   timeout: string | number;
   retries: string | number;
@@ -48,6 +50,7 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
       iface: def.iface,
       gateway: def.gateway,
       targets: def.targets,
+      checks: def.checks,
       probe: {
         interval: blankToUndefined(def.interval),
         timeout: blankToUndefined(def.timeout),

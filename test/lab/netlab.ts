@@ -1160,7 +1160,8 @@ export function listNamespaces(): string[] {
 /**
  * CI (IFF_REQUIRE_LAB=1, set by .ci/run) must never pass by skipping the network lab: every lab test module
  * imports this one, so a missing root or tool fails the run here, as IFF_REQUIRE_BROWSER and IFF_REQUIRE_NR5 do
- * for theirs. dnsmasq (DNS per ISP), mosquitto and mosquitto_sub (the upstream broker) and conntrack are the lab's services.
+ * for theirs. dnsmasq (DNS per ISP), mosquitto and mosquitto_sub (the upstream broker) and conntrack are the lab's services;
+ * openssl makes the certificate of the https check's test.
  */
 export function labRequirementProblem(): string | null {
   if (!isRoot()) return 'not root (network namespaces need root)';
@@ -1171,6 +1172,7 @@ export function labRequirementProblem(): string | null {
       ['mosquitto', '-h'],
       ['mosquitto_sub', '--help'],
       ['conntrack', '--version'],
+      ['openssl', 'version'],
     ]),
   ];
   return missing.length > 0 ? `missing ${missing.join(', ')}` : null;

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as capabilities from '../../lib/runtime/capabilities';
+import { validateUplinks } from '../../lib/uplink/model';
+import { readFlowVerdict } from '../../nodes/failover-controller/controller';
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from '../../nodes/shared/red';
 import { initHelper, ourNode } from '../support/red-helper';
 import { sleep, until, waitFor } from '../support/wait';
@@ -527,3 +529,66 @@ function withCatalog(RED: NodeAPI): NodeAPI {
   };
   return Object.create(RED, { _: { value: translate } }) as NodeAPI;
 }
+
+describe('failover-controller: flow checks fed by verdict messages', () => {
+  before(() => helper.startServer());
+  after(() => helper.stopServer());
+  afterEach(async () => {
+    await helper.unload();
+    for (const r of recorders) r.reset();
+  });
+
+  /** Primary on lo whose only check is the user's own (flow://web); backup on a missing interface, never probed. */
+  const flowPrimary = (): FlowItem[] => [
+    { ...uplink({ id: 'up1', name: 'primary', iface: 'lo' }), checks: 'flow://web timeout=5' },
+    uplink({ id: 'up2', name: 'backup', iface: 'nosuch0', setupTimeout: 30 }),
+  ];
+  const roundsOf = (ok: boolean) => rounds.messages.filter((m) => payloadOf(m).uplink === 'primary' && payloadOf(m).ok === ok);
+
+  it('rounds count the last verdict like a target: none yet is down, ok:true is up, ok:false is down again', async () => {
+    await load(flow(flowPrimary()));
+    const first = payloadOf(await rounds.waitFor('a round of the primary', (m) => payloadOf(m).uplink === 'primary'));
+    assert.deepEqual([first.ok, first.up, first.down], [false, [], ['flow://web timeout=5']], 'no verdict yet: not answering');
+
+    send({ topic: 'verdict', payload: { uplink: 'primary', ok: true, rtt: 42 } });
+    const good = payloadOf(await rounds.waitFor('a good round', (m) => payloadOf(m).uplink === 'primary' && payloadOf(m).ok === true));
+    assert.deepEqual([good.up, good.down, good.rtt], [['flow://web timeout=5'], [], 42]);
+    await events.waitFor('the primary is used', is('connected', 'primary'));
+    await completed.waitFor('the verdict message is done', (m) => m.topic === 'verdict');
+
+    send({ topic: 'verdict', payload: { uplink: 'primary', check: 'web', ok: false } });
+    await until(() => roundsOf(false).length > 1, { what: 'a bad round after ok:false', timeoutMs: 5000 });
+    await events.waitFor('the primary is down', (m) => m.topic === 'health' && payloadOf(m).uplink === 'primary' && payloadOf(m).health === 'down');
+    assert.equal(caught.messages.length, 0);
+  });
+
+  it('a bad verdict fails to Catch saying what is wrong, and changes nothing', async () => {
+    await load(flow(flowPrimary()));
+    await rounds.waitFor('a round of the primary', (m) => payloadOf(m).uplink === 'primary');
+    const uplinks = validateUplinks([
+      { name: 'primary', iface: 'lo', checks: 'flow://web timeout=5' },
+      { name: 'backup', iface: 'nosuch0' },
+    ]);
+    const cases: [unknown, string][] = [
+      ['up', 'payload is "up", not {uplink, ok, check, rtt}'],
+      [{ uplink: 'wan9', ok: true }, 'payload.uplink is "wan9", not one of primary, backup'],
+      [{ uplink: 'backup', ok: true }, 'uplink "backup" has no flow check (flow://NAME); these do: primary'],
+      [{ uplink: 'primary', ok: 'yes' }, 'payload.ok is "yes", not true or false'],
+      [{ uplink: 'primary', ok: true, rtt: -3 }, 'payload.rtt is -3, not a number of milliseconds (or null)'],
+      [{ uplink: 'primary', ok: true, check: 'db' }, 'payload.check is "db", not a flow check of uplink "primary" (web)'],
+    ];
+    assert.deepEqual(readFlowVerdict({ uplink: 'primary', ok: true }, uplinks), { uplink: 'primary', check: 'web', ok: true, rtt: null });
+    for (const [payload, problem] of cases) {
+      assert.deepEqual(readFlowVerdict(payload, uplinks), { problem }, JSON.stringify(payload));
+      const before = caught.messages.length;
+      send({ topic: 'verdict', payload });
+      const m = await waitFor(() => caught.messages[before], { what: `the error for ${JSON.stringify(payload)}` });
+      assert.equal(m.error?.message, `Error: ${K}.errors.verdict`);
+    }
+    // Nothing was recorded: rounds after all of that still find no verdict.
+    const seen = rounds.messages.length;
+    await until(() => rounds.messages.length > seen + 2, { what: 'more rounds', timeoutMs: 5000 });
+    assert.equal(roundsOf(true).length, 0);
+    assert.equal(lifecycle().filter((l) => l.endsWith(' primary') && l.startsWith('connected')).length, 0, 'no switch to the primary');
+  });
+});

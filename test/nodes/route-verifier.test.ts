@@ -5,7 +5,8 @@
  *
  * RED._ is wrapped to echo its parameters after the key, so tests assert the i18n key and the values.
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { AddressInfo, createServer, Server } from 'node:net';
 import assert from 'node:assert/strict';
 import type { Node, NodeMessage } from 'node-red';
 import { initHelper, ourNode } from '../support/red-helper';
@@ -324,3 +325,106 @@ describe('VerifierController on a fake clock (services injected)', () => {
     assert.equal(sent.length, 4, 'nothing after close');
   });
 });
+
+describe('route-verifier: verdicts from any flow, and the uplink\'s checks', () => {
+  let listener: Server;
+  let port = 0;
+  serverHooks(helper, {});
+  before(async () => {
+    listener = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    port = (listener.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => listener.close(() => resolve())));
+
+  it('{topic: "verdict", payload: true|false}: sent on at once as a round of one target, without probing', async () => {
+    await helper.load(nodes, flow());
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    const notok = sink('notok');
+    const completed = sink('completed');
+    v.receive({ topic: 'verdict', payload: true, keep: 1 });
+    const m = await ok.next();
+    assert.deepEqual(m.payload, { uplink: 'lo-up', iface: 'lo', up: ['flow'], down: [], rtt: null, loss: 0, ok: true });
+    assert.equal((m as Msg & { keep?: number }).keep, 1);
+    await completed.next();
+    v.receive({ topic: 'verdict', payload: { ok: false, check: 'my http check', rtt: 12 } });
+    assert.deepEqual((await notok.next()).payload, { uplink: 'lo-up', iface: 'lo', up: [], down: ['my http check'], rtt: null, loss: 1, ok: false });
+    v.receive({ topic: 'verdict', payload: { uplink: 'lo-up', ok: true, rtt: 12.5, check: 'my http check' } });
+    assert.deepEqual((await ok.next()).payload.rtt, 12.5);
+    const s = statuses(v);
+    assert.ok(!s.some((x) => keyOf(x.text) === 'route-verifier.status.probing'), 'no round ran');
+    assert.deepEqual(
+      s.map((x) => [x.fill, x.shape, keyOf(x.text)]),
+      [
+        ['green', 'dot', 'route-verifier.status.linkUp'],
+        ['red', 'ring', 'route-verifier.status.down'],
+        ['green', 'dot', 'route-verifier.status.up'],
+      ],
+    );
+    assert.deepEqual(paramsOf(s[2].text), { up: 1, total: 1, rtt: 12.5 });
+  });
+
+  it('a bad verdict reaches the Catch node saying what is wrong; nothing is sent', async () => {
+    await helper.load(nodes, flow());
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    const notok = sink('notok');
+    const caught = sink('caught');
+    const cases: [unknown, RegExp][] = [
+      ['yes', /payload is "yes", not true, false or \{ok, rtt, check\}/],
+      [undefined, /payload is \(missing\)/],
+      [{ ok: 'true' }, /payload\.ok is "true", not true or false/],
+      [{ ok: true, rtt: -1 }, /payload\.rtt is -1, not a number of milliseconds/],
+      [{ ok: true, rtt: '5' }, /payload\.rtt is "5"/],
+      [{ ok: true, uplink: 'wan2' }, /payload\.uplink is "wan2", but this node verifies "lo-up"/],
+      [{ ok: true, check: 'a\nb' }, /payload\.check must be printable characters on one line/],
+      [{ ok: true, check: 5 }, /payload\.check must be a string/],
+    ];
+    for (const [payload, problem] of cases) {
+      v.receive({ topic: 'verdict', payload });
+      const m = await caught.next();
+      assert.equal(keyOf(m.error?.message), 'route-verifier.errors.verdict');
+      assert.match(String(paramsOf(m.error?.message).problem), problem, JSON.stringify(payload));
+    }
+    assert.equal(ok.msgs.length + notok.msgs.length, 0);
+    assert.equal(keyOf(statuses(v).at(-1)?.text), 'route-verifier.status.error');
+  });
+
+  it("the uplink's checks run in its rounds (a TCP listener on loopback, and a closed port)", async () => {
+    const spec = `tcp://127.0.0.1:${port}`;
+    const withCheck = uplinkConfig('u-lo', 'lo-up', 'lo', '', '', { checks: spec, timeout: 0.5, retries: 0 });
+    await helper.load(nodes, flow({}, [withCheck]));
+    const v = helper.getNode('v');
+    const ok = sink('ok');
+    v.receive({});
+    const m = await ok.next();
+    assert.deepEqual([m.payload.up, m.payload.down, m.payload.ok], [[spec], [], true]);
+    assert.equal(typeof m.payload.rtt, 'number');
+    await helper.unload();
+
+    const closed = `tcp://127.0.0.1:${await closedPort()}`;
+    await helper.load(nodes, flow({}, [uplinkConfig('u-lo', 'lo-up', 'lo', '', '127.0.0.1', { checks: `${spec}\n${closed}`, reliability: 3, timeout: 0.5, retries: 0 })]));
+    const notok = sink('notok');
+    helper.getNode('v').receive({});
+    const m2 = await notok.next();
+    assert.deepEqual([m2.payload.up, m2.payload.down], [['127.0.0.1', spec], [closed]], 'ICMP and checks in one round; 2 of 3 answered, 3 must');
+  });
+
+  it('an uplink whose checks are bad is refused at deploy, naming the check', async () => {
+    await helper.load(nodes, flow({}, [uplinkConfig('u-lo', 'lo-up', 'lo', '', '', { checks: 'tcp://127.0.0.1' })]));
+    const caught = sink('caught');
+    helper.getNode('v').receive({});
+    const m = await caught.next();
+    assert.equal(keyOf(m.error?.message), 'route-verifier.errors.uplink');
+    assert.equal(paramsOf(m.error?.message).problem, 'uplink "lo-up" checks="tcp://127.0.0.1": needs a port: tcp://HOST:PORT');
+  });
+});
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}

@@ -91,6 +91,19 @@ function samples(rule: SettingRule): unknown[] {
       return [addresses(rule.max), addresses(rule.max + 1), addresses(rule.max).join(','), addresses(rule.max + 1).join(','), [...addresses(2), '10.0.0.1']];
     case 'enum':
       return [...rule.values, ...rule.values.map((v) => v.toUpperCase()), ...rule.values.map((v) => ` ${v} `), rule.values.join(',')];
+    case 'check-list': {
+      // Each line alone, then all together: every kind, option and mistake the grammar knows.
+      const lines = [
+        'tcp://192.0.2.10:443', 'tcp://192.0.2.10', 'tcp://192.0.2.10:0', 'tcp://192.0.2.10:65536', 'tcp://example.com:80', 'tcp://192.0.2.10:22/x',
+        'http://203.0.113.5:8080/health', 'http://203.0.113.5/ expect=204', 'http://203.0.113.5/ expect=2xx', 'http://203.0.113.5/ expect=99',
+        'https://203.0.113.5/health expect=200 insecure', 'http://203.0.113.5/ insecure', 'https://203.0.113.5/ insecure=1', 'http://203.0.113.5/é',
+        'dns://203.0.113.53/example.com', 'dns://203.0.113.53/example.com type=AAAA', 'dns://203.0.113.53', 'dns://203.0.113.53/a..b', 'dns://203.0.113.53/x type=MX',
+        `tcp://192.0.2.10:443 timeout=${rule.timeout.min}`, `tcp://192.0.2.10:443 timeout=${rule.timeout.max + 1}`, 'tcp://192.0.2.10:443 timeout=1 timeout=2',
+        'tcp://192.0.2.10:443 color=red', 'ftp://192.0.2.10/', 'flow://web', 'flow://web timeout=5', 'flow://', 'flow://a/b', 'flow://web expect=200', '192.0.2.10', 'tcp://[192.0.2.10]:443', 'tcp://[192.0.2.10:443', `http://192.0.2.1/${'a'.repeat(600)}`,
+      ];
+      const many = Array.from({ length: rule.max + 1 }, (_, i) => `tcp://192.0.2.1:${i + 1}`);
+      return [...lines, lines.join('\n'), lines.slice(0, 3), 'tcp://192.0.2.1:1\ntcp://192.0.2.1:1', many.slice(0, rule.max).join('\n'), many.join('\n'), many, [5], [{ text: 'tcp://192.0.2.1:1' }]];
+    }
     default:
       return [];
   }
@@ -165,7 +178,7 @@ describe('settings rules: one table, one checker, the editors generated from the
         }
       }
     }
-    for (const must of ['uplink.iface', 'uplink.gateway', 'uplink.targets', 'uplink.interval', 'uplink.dns', 'failover-controller.setupRetry', 'route-verifier.interval', 'route-verifier.targets', 'fona-power.keyPin', 'fona-power.keyPulse', 'ppp-control.iface', 'ppp-control.upTimeout']) {
+    for (const must of ['uplink.iface', 'uplink.gateway', 'uplink.targets', 'uplink.checks', 'uplink.interval', 'uplink.dns', 'failover-controller.setupRetry', 'route-verifier.interval', 'route-verifier.targets', 'fona-power.keyPin', 'fona-power.keyPulse', 'ppp-control.iface', 'ppp-control.upTimeout']) {
       assert.ok(seen.includes(must), `${must} is validated from the table`);
     }
   });
@@ -193,6 +206,8 @@ describe('settings rules: one table, one checker, the editors generated from the
     assert.equal(MAX_TARGETS, SETTING_RULES.uplink.targets.max);
     assert.equal(SETTING_RULES.verifier.targets, SETTING_RULES.uplink.targets);
     assert.equal(SETTING_RULES.uplink.reliability.max, MAX_TARGETS);
+    // A check's timeout= is the uplink's timeout, the same rule.
+    assert.equal(SETTING_RULES.uplink.checks.timeout, SETTING_RULES.uplink.timeout);
   });
 
   it("the checker's IPv4 test is node:net's", () => {

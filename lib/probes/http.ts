@@ -1,0 +1,52 @@
+/**
+ * An HTTP(S) check: one GET from the uplink's address, on a connection of its own (no agent, no keep-alive);
+ * the status line decides, and the body is never read (the connection is dropped once the status is in).
+ */
+import { request as httpRequest, IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { HttpCheck, statusAnswers } from './check-spec';
+
+/** Resolves to the time to the status line in ms when the status answers the check, else null. */
+export function httpAttempt(check: HttpCheck, localAddress: string, timeoutMs: number, signal?: AbortSignal): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve(null);
+      return;
+    }
+    const started = performance.now();
+    const options = {
+      host: check.host,
+      port: check.port,
+      path: check.path,
+      method: 'GET',
+      localAddress,
+      agent: false as const,
+      headers: { connection: 'close', 'user-agent': 'ifacefailover-check' },
+    };
+    const req =
+      check.kind === 'https'
+        ? // An IP literal gets no SNI; a self-signed server needs `insecure`.
+          httpsRequest({ ...options, rejectUnauthorized: !check.insecure })
+        : httpRequest(options);
+    let finished = false;
+    const finish = (rtt: number | null): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      req.destroy();
+      resolve(rtt);
+    };
+    const onAbort = (): void => finish(null);
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.once('response', (res: IncomingMessage) => {
+      const rtt = performance.now() - started;
+      res.destroy();
+      finish(statusAnswers(check.expect, res.statusCode ?? 0) ? rtt : null);
+    });
+    // After destroy() the request reports an abort error: the verdict is in by then.
+    req.on('error', () => finish(null));
+    req.end();
+  });
+}
