@@ -14,6 +14,7 @@ import type { LinkState } from '../linkwatch/link-watch';
 import { ProbeResult, allDown } from '../probes/probe';
 import type { UplinkConfig } from '../uplink/model';
 import { FailoverEvent, SetupReason, UplinkHealth } from './events';
+import { roundIntervalMs } from './round-interval';
 
 // ---- routes --------------------------------------------------------------------------------------
 
@@ -706,7 +707,7 @@ class Step {
 
   private finishRound(u: UplinkState, result: ProbeResult, startedAt: number): void {
     this.applyRound(u, result);
-    const due = startedAt + u.config.probe.interval * 1000;
+    const due = startedAt + roundIntervalMs(u.config, u.config.name === this.state.active);
     u.nextRoundAt = due > this.now ? due : null;
     this.scheduleRound(u, due);
   }
@@ -956,6 +957,8 @@ class Step {
       this.emit({ ...this.base(target), type: 'connected', from: from?.config.name ?? null });
     }
     target.lostAt = null;
+    // A metered uplink leaves its idle rate at once when it starts carrying traffic.
+    if (target.config.metered && sw.previous !== sw.to) this.probeNow(target);
     this.switchDone(true);
   }
 

@@ -32,6 +32,21 @@ export interface ProbeSettings {
   reliability: number;
 }
 
+/**
+ * A metered uplink (a cellular modem on a data plan): probed at a slower rate while it carries no traffic,
+ * and its data use counted from the interface's counters against an optional monthly budget.
+ */
+export interface MeteringSettings {
+  /** Seconds between probe rounds while it carries no traffic (never faster than the probe interval). */
+  idleInterval: number;
+  /** Megabytes (10^6 bytes) per budget period; 0: no budget. */
+  budget: number;
+  /** Percentages of the budget at which a `budget` event goes out, once each per period, ascending. */
+  budgetAlerts: number[];
+  /** Day of the month a budget period starts (29-31: the month's last day in shorter months). */
+  budgetResetDay: number;
+}
+
 export interface UplinkConfig {
   /** Name used in logs and events, e.g. "primary" or "fona". */
   name: string;
@@ -50,6 +65,8 @@ export interface UplinkConfig {
   dns: string[];
   /** When an uplink that needs setup is brought up (default on-failure). */
   prepare: PrepareMode;
+  /** Present when the uplink is metered. */
+  metered?: MeteringSettings;
 }
 
 export interface UplinkInput {
@@ -62,6 +79,11 @@ export interface UplinkInput {
   pinMode?: unknown;
   dns?: unknown;
   prepare?: unknown;
+  metered?: unknown;
+  idleInterval?: unknown;
+  budget?: unknown;
+  budgetAlerts?: unknown;
+  budgetResetDay?: unknown;
 }
 
 export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
@@ -74,6 +96,14 @@ export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
 });
 
 export const DEFAULT_SETUP_TIMEOUT = 60;
+
+/** A metered uplink: probed every 30 s while idle, no budget, alerts at 80 and 100 % once one is set. */
+export const DEFAULT_METERING: Readonly<MeteringSettings> = Object.freeze({
+  idleInterval: 30,
+  budget: 0,
+  budgetAlerts: Object.freeze([80, 100]) as number[],
+  budgetResetDay: 1,
+});
 
 export { isValidInterfaceName } from '../settings/check';
 
@@ -126,6 +156,12 @@ export const UPLINK_RULES = {
   /** Most DNS servers one uplink may list. */
   dns: { kind: 'ipv4-list', max: 8, what: 'DNS servers' },
   prepare: { kind: 'enum', values: PREPARE_MODES },
+  metered: { kind: 'boolean' },
+  idleInterval: { kind: 'number', min: 1, max: 86_400, integer: false, noun: 'a number of seconds' },
+  /** Megabytes per period; 0 is no budget. */
+  budget: { kind: 'number', min: 0, max: 100_000_000, integer: false, noun: 'a number of megabytes' },
+  budgetAlerts: { kind: 'number-list', entry: { kind: 'number', min: 1, max: 1000, integer: true, noun: 'a whole percentage' }, max: 8, what: 'alerts' },
+  budgetResetDay: { kind: 'number', min: 1, max: 31, integer: true, noun: 'a day of the month' },
 } satisfies Record<string, SettingRule>;
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
@@ -167,7 +203,23 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const pinMode = isBlank(input.pinMode) ? undefined : collect(issues, label, 'pinMode', input.pinMode, readSetting(R.pinMode, input.pinMode));
   const dns = collect(issues, label, 'dns', input.dns, readSetting(R.dns, input.dns)) ?? [];
   const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
-  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare };
+  const metered = normaliseMetering(input, label, issues);
+  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, ...(metered ? { metered } : {}) };
+}
+
+/** The metering settings of a metered uplink (blank: the default); undefined when it is not metered. */
+function normaliseMetering(input: UplinkInput, label: string, issues: ConfigIssue[]): MeteringSettings | undefined {
+  const R = UPLINK_RULES;
+  const D = DEFAULT_METERING;
+  const metered = isBlank(input.metered) ? false : collect(issues, label, 'metered', input.metered, readSetting(R.metered, input.metered));
+  if (!metered) return undefined;
+  const alerts = isBlank(input.budgetAlerts) ? undefined : collect(issues, label, 'budgetAlerts', input.budgetAlerts, readSetting(R.budgetAlerts, input.budgetAlerts));
+  return {
+    idleInterval: checkNumber(issues, label, 'idleInterval', input.idleInterval, D.idleInterval, R.idleInterval),
+    budget: checkNumber(issues, label, 'budget', input.budget, D.budget, R.budget),
+    budgetAlerts: alerts ?? [...D.budgetAlerts],
+    budgetResetDay: checkNumber(issues, label, 'budgetResetDay', input.budgetResetDay, D.budgetResetDay, R.budgetResetDay),
+  };
 }
 
 /** Validates an ordered list of uplinks (first is primary). Throws ConfigError listing every problem. */
