@@ -71,7 +71,7 @@ export interface UsageMeterOptions {
   clock?: Clock;
   /** Where the interfaces' counters are read (default /sys/class/net). */
   statisticsRoot?: string;
-  /** How often the counters are read (ms, default 5 s): what a vanishing interface can take along uncounted. */
+  /** How often the counters are read (ms, default 5 s or the report interval if shorter): what a vanishing interface can take along uncounted. */
   sampleMs?: number;
   /** How often a `usage` event goes out while a metered uplink carries traffic (ms, default 60 s). */
   reportMs?: number;
@@ -250,8 +250,8 @@ export class UsageMeter {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.root = options.statisticsRoot ?? '/sys/class/net';
-    this.sampleMs = options.sampleMs ?? 5000;
     this.reportMs = options.reportMs ?? 60_000;
+    this.sampleMs = options.sampleMs ?? Math.min(5000, this.reportMs);
     this.saveMs = options.saveMs ?? 300_000;
     const now = this.clock.now();
     this.counters = options.uplinks
@@ -521,4 +521,12 @@ export class UsageMeter {
     );
     return this.writing;
   }
+}
+
+/** Bytes for people: `950 B`, `12.3 kB`, `45.6 MB`, `1.23 GB` (powers of ten, as carriers count). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${Math.round(bytes)} B`;
+  if (bytes < BYTES_PER_MB) return `${(bytes / 1000).toFixed(1)} kB`;
+  if (bytes < 1000 * BYTES_PER_MB) return `${(bytes / BYTES_PER_MB).toFixed(1)} MB`;
+  return `${(bytes / (1000 * BYTES_PER_MB)).toFixed(2)} GB`;
 }

@@ -196,6 +196,15 @@ function uplinkNode(id: string, u: UplinkConfig, props: ServiceProperties): Flow
     pinMode: u.pinMode ?? props.pinMode,
     dns: u.dns.join(','),
     prepare: u.prepare,
+    ...(u.metered
+      ? {
+          metered: true,
+          idleInterval: u.metered.idleInterval,
+          budget: u.metered.budget,
+          budgetAlerts: u.metered.budgetAlerts.join(','),
+          budgetResetDay: u.metered.budgetResetDay,
+        }
+      : {}),
   };
 }
 

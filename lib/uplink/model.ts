@@ -207,18 +207,24 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, ...(metered ? { metered } : {}) };
 }
 
-/** The metering settings of a metered uplink (blank: the default); undefined when it is not metered. */
+/**
+ * The metering settings of a metered uplink (blank: the default); undefined when it is not metered. `metered` is
+ * a flag with the settings beside it (an editor's or a file's fields), or the settings themselves (an UplinkConfig
+ * validated again).
+ */
 function normaliseMetering(input: UplinkInput, label: string, issues: ConfigIssue[]): MeteringSettings | undefined {
   const R = UPLINK_RULES;
   const D = DEFAULT_METERING;
-  const metered = isBlank(input.metered) ? false : collect(issues, label, 'metered', input.metered, readSetting(R.metered, input.metered));
+  const nested = typeof input.metered === 'object' && input.metered !== null && !Array.isArray(input.metered);
+  const given = nested ? (input.metered as Partial<Record<keyof MeteringSettings, unknown>>) : input;
+  const metered = nested || (!isBlank(input.metered) && collect(issues, label, 'metered', input.metered, readSetting(R.metered, input.metered)));
   if (!metered) return undefined;
-  const alerts = isBlank(input.budgetAlerts) ? undefined : collect(issues, label, 'budgetAlerts', input.budgetAlerts, readSetting(R.budgetAlerts, input.budgetAlerts));
+  const alerts = isBlank(given.budgetAlerts) ? undefined : collect(issues, label, 'budgetAlerts', given.budgetAlerts, readSetting(R.budgetAlerts, given.budgetAlerts));
   return {
-    idleInterval: checkNumber(issues, label, 'idleInterval', input.idleInterval, D.idleInterval, R.idleInterval),
-    budget: checkNumber(issues, label, 'budget', input.budget, D.budget, R.budget),
+    idleInterval: checkNumber(issues, label, 'idleInterval', given.idleInterval, D.idleInterval, R.idleInterval),
+    budget: checkNumber(issues, label, 'budget', given.budget, D.budget, R.budget),
     budgetAlerts: alerts ?? [...D.budgetAlerts],
-    budgetResetDay: checkNumber(issues, label, 'budgetResetDay', input.budgetResetDay, D.budgetResetDay, R.budgetResetDay),
+    budgetResetDay: checkNumber(issues, label, 'budgetResetDay', given.budgetResetDay, D.budgetResetDay, R.budgetResetDay),
   };
 }
 

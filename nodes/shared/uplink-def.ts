@@ -21,6 +21,14 @@ export interface UplinkNodeDef extends NodeDef {
   dns?: string;
   /** on-failure | early | standby (absent in flows from before the option: on-failure). */
   prepare?: string;
+  /** A metered uplink (absent in flows from before the option: not metered). */
+  metered?: boolean | string;
+  idleInterval?: string | number;
+  /** Megabytes a month; 0 or blank: no budget. */
+  budget?: string | number;
+  /** Comma-separated percentages of the budget. */
+  budgetAlerts?: string;
+  budgetResetDay?: string | number;
 }
 
 export interface UplinkNode extends Node {
@@ -52,6 +60,11 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
       pinMode: def.pinMode || undefined,
       dns: def.dns,
       prepare: def.prepare || undefined,
+      metered: def.metered,
+      idleInterval: blankToUndefined(def.idleInterval),
+      budget: blankToUndefined(def.budget),
+      budgetAlerts: def.budgetAlerts,
+      budgetResetDay: blankToUndefined(def.budgetResetDay),
     },
   ]);
   return uplink;
