@@ -16,7 +16,7 @@ import { quoteValue } from '../errors';
 import type { FonaHandlerSpec, HandlerSpec, HttpHandlerSpec, LogHandlerSpec } from '../properties/handler-specs';
 import { HTTP_SUFFIX_KWARGS } from '../properties/http-kwargs';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
-import { UplinkConfig } from '../uplink/model';
+import { DEFAULT_METERING, UplinkConfig } from '../uplink/model';
 
 export type FlowNode = { id: string; type: string; [key: string]: unknown };
 
@@ -196,15 +196,11 @@ function uplinkNode(id: string, u: UplinkConfig, props: ServiceProperties): Flow
     pinMode: u.pinMode ?? props.pinMode,
     dns: u.dns.join(','),
     prepare: u.prepare,
-    ...(u.metered
-      ? {
-          metered: true,
-          idleInterval: u.metered.idleInterval,
-          budget: u.metered.budget,
-          budgetAlerts: u.metered.budgetAlerts.join(','),
-          budgetResetDay: u.metered.budgetResetDay,
-        }
-      : {}),
+    metered: u.metered !== undefined,
+    idleInterval: (u.metered ?? DEFAULT_METERING).idleInterval,
+    budget: (u.metered ?? DEFAULT_METERING).budget,
+    budgetAlerts: (u.metered ?? DEFAULT_METERING).budgetAlerts.join(','),
+    budgetResetDay: (u.metered ?? DEFAULT_METERING).budgetResetDay,
   };
 }
 
@@ -239,6 +235,9 @@ export function flowFromProperties(props: ServiceProperties): ImportedFlow {
     setupRetry: 60,
     resetConnections: props.resetConnections,
     dns: props.dnsMethod,
+    // The service's file is the service's: the controller keeps its own counters under Node-RED's userDir.
+    usageFile: '',
+    usageReport: props.usageReport,
     x: 160,
     y: 120,
     wires: [[byUplinkEvents], [byUplinkRounds]],

@@ -101,7 +101,7 @@ test('import: a metered route becomes a metered uplink node', () => {
     FILE,
   );
   const nodes = flowFromProperties(props).flow.filter((n) => n.type === 'uplink') as unknown as Record<string, unknown>[];
-  assert.equal(nodes[0].metered, undefined);
+  assert.equal(nodes[0].metered, false);
   assert.deepEqual(
     [nodes[1].metered, nodes[1].idleInterval, nodes[1].budget, nodes[1].budgetAlerts, nodes[1].budgetResetDay],
     [true, 30, 500, '80,100', 1],
