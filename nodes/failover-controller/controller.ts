@@ -7,8 +7,9 @@
 import { ConnectionReset } from '../../lib/connections/connection-reset';
 import { DnsManager, DnsMethod } from '../../lib/dns/dns-manager';
 import { EngineStatus, RouteActions } from '../../lib/engine/engine';
-import { ExecaRunner } from '../../lib/process/runner';
+import { ProcessRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
+import type { WindowFigures } from '../../lib/engine/quality';
 import { MeteringEvent, UplinkUsage, formatBytes } from '../../lib/metering/usage-meter';
 import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { Logger } from '../../lib/log/logger';
@@ -144,6 +145,8 @@ export interface EventPayload {
 /** Output 2 payload: one probe round of one uplink. */
 export interface AvailablePayload extends ProbeRoundPayload {
   health: string;
+  /** Loss and latency over the uplink's quality window. */
+  window: WindowFigures;
   active: string | null;
 }
 
@@ -166,6 +169,7 @@ export function availableMessage(event: AvailableEvent, active: string | null): 
     loss: event.loss,
     ok: event.ok,
     health: event.health,
+    window: event.window,
     active,
   };
   return { topic: 'available', payload };
@@ -244,7 +248,7 @@ export class FailoverController extends NodeController {
       }
     }
     const logger = nodeLogger(this.node);
-    const commands = new ExecaRunner();
+    const commands = new ProcessRunner();
     const runner = new FailoverRunner({
       connections: config.resetConnections ? new ConnectionReset({ runner: commands, logger, dryRun: config.dryRun }) : undefined,
       dns: config.dnsMethod === 'off' ? undefined : new DnsManager({ runner: commands, logger, dryRun: config.dryRun, method: config.dnsMethod }),
@@ -336,16 +340,15 @@ export class FailoverController extends NodeController {
       this.setBadge('inactive', this.t('status.paused', { uplink: active?.name ?? '-' }));
     } else if (pending) {
       this.setBadge('working', this.t('status.waiting', { uplink: pending.name, iface: pending.iface }));
-    } else if (active?.usable) {
+    } else if (active && (active.usable || active.health === 'degraded')) {
       const text = { uplink: active.name, iface: active.iface };
       // A metered uplink carrying traffic shows what it used since it became active (and of its budget).
       const used = runner.usage().find((u) => u.uplink === active.name && u.active);
-      if (used) {
+      if (active.health === 'degraded') this.setBadge('warning', this.t('status.degraded', text));
+      else if (used) {
         const amount = used.budgetUsed === null ? formatBytes(used.sessionBytes ?? 0) : `${formatBytes(used.sessionBytes ?? 0)}, ${used.budgetUsed} % of budget`;
         this.setBadge(index === 0 ? 'ok' : 'warning', this.t(index === 0 ? 'status.activeMetered' : 'status.backupMetered', { ...text, used: amount }));
-        return;
-      }
-      if (index === 0) this.setBadge('ok', this.t('status.active', text));
+      } else if (index === 0) this.setBadge('ok', this.t('status.active', text));
       else this.setBadge('warning', this.t('status.backup', text));
     } else if (active || this.noUplink) {
       this.setBadge('error', this.t('status.noUplink'));
