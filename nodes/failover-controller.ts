@@ -4,6 +4,8 @@
  * connectionRestored) and notices, output 2 one message per probe round. The behaviour lives in
  * FailoverController (failover-controller/controller.ts); this file only wires it to Node-RED.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { missingNetCapabilities } from '../lib/runtime/capabilities';
 import { ControllerNodeDef, FailoverController } from './failover-controller/controller';
 import { runController } from './shared/controller';
@@ -18,6 +20,9 @@ export = function register(RED: NodeAPI): void {
       getNode: (id) => RED.nodes.getNode(id),
       routes: (options) => sharedRouteService({ ...options, logger: redLogger(RED) }),
       missingCapabilities: () => missingNetCapabilities(),
+      // One file per controller, next to the flows, so two controllers never write the same counters (a hand-written
+      // id is no path).
+      usageFile: (id) => join(RED.settings.userDir ?? join(homedir(), '.node-red'), 'ifacefailover', `usage-${id.replace(/[^A-Za-z0-9_-]/g, '_')}.json`),
       watchDeploys: (listener) => {
         const onStarted = (event: { diff?: { changed?: string[]; removed?: string[] } }): void =>
           listener([...(event.diff?.changed ?? []), ...(event.diff?.removed ?? [])]);

@@ -15,6 +15,7 @@ import { ProbeResult, allDown } from '../probes/probe';
 import { probeCount, type UplinkConfig } from '../uplink/model';
 import { FailoverEvent, Reachability, SetupReason, UplinkHealth } from './events';
 import { Quality, WindowSample, figures, judge, sampleOf, slide } from './quality';
+import { roundIntervalMs } from './round-interval';
 
 // ---- routes --------------------------------------------------------------------------------------
 
@@ -728,7 +729,7 @@ class Step {
 
   private finishRound(u: UplinkState, result: ProbeResult, startedAt: number): void {
     this.applyRound(u, result);
-    const due = startedAt + u.config.probe.interval * 1000;
+    const due = startedAt + roundIntervalMs(u.config, u.config.name === this.state.active);
     u.nextRoundAt = due > this.now ? due : null;
     this.scheduleRound(u, due);
   }
@@ -1010,6 +1011,8 @@ class Step {
       this.emit({ ...this.base(target), type: 'connected', from: from?.config.name ?? null });
     }
     target.lostAt = null;
+    // A metered uplink leaves its idle rate at once when it starts carrying traffic.
+    if (target.config.metered && sw.previous !== sw.to) this.probeNow(target);
     this.switchDone(true);
   }
 

@@ -16,7 +16,7 @@ import { quoteValue } from '../errors';
 import type { FonaHandlerSpec, HandlerSpec, HttpHandlerSpec, LogHandlerSpec } from '../properties/handler-specs';
 import { HTTP_SUFFIX_KWARGS } from '../properties/http-kwargs';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
-import { UplinkConfig } from '../uplink/model';
+import { DEFAULT_METERING, UplinkConfig } from '../uplink/model';
 
 export type FlowNode = { id: string; type: string; [key: string]: unknown };
 
@@ -197,6 +197,17 @@ function uplinkNode(id: string, u: UplinkConfig, props: ServiceProperties): Flow
     pinMode: u.pinMode ?? props.pinMode,
     dns: u.dns.join(','),
     prepare: u.prepare,
+    qualityWindow: u.quality.window,
+    latencyHigh: u.quality.latencyHigh,
+    latencyLow: u.quality.latencyLow,
+    lossHigh: u.quality.lossHigh,
+    lossLow: u.quality.lossLow,
+    onDegraded: u.quality.onDegraded,
+    metered: u.metered !== undefined,
+    idleInterval: (u.metered ?? DEFAULT_METERING).idleInterval,
+    budget: (u.metered ?? DEFAULT_METERING).budget,
+    budgetAlerts: (u.metered ?? DEFAULT_METERING).budgetAlerts.join(','),
+    budgetResetDay: (u.metered ?? DEFAULT_METERING).budgetResetDay,
   };
 }
 
@@ -231,6 +242,9 @@ export function flowFromProperties(props: ServiceProperties): ImportedFlow {
     setupRetry: 60,
     resetConnections: props.resetConnections,
     dns: props.dnsMethod,
+    // The service's file is the service's: the controller keeps its own counters under Node-RED's userDir.
+    usageFile: '',
+    usageReport: props.usageReport,
     x: 160,
     y: 120,
     wires: [[byUplinkEvents], [byUplinkRounds]],

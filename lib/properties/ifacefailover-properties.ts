@@ -7,6 +7,8 @@
  *   failover.dns=auto                             (ours, optional: auto | resolvconf | resolvectl | file | off)
  *   route.NAME.dns=IP,IP / route.NAME.prepare=early (ours, optional: the uplink's DNS servers; when a modem is brought up)
  *   route.NAME.checks=['tcp://IP:PORT', ...]     (ours, optional: probes other than ICMP, lib/probes/check-spec.ts)
+ *   route.NAME.metered=true, .idleInterval, .budget, .budgetAlerts, .budgetResetDay (ours, optional: a metered uplink)
+ *   failover.usageFile=/var/lib/ifacefailover/usage.json, failover.usageReport=60 (ours, optional: metered uplinks' counters)
  *   route.NAME.gateway|iface|targets|verifier|verifierDelay|verifierKwargs|handlers|handlerKwargs|setupTimeout
  *
  * Routes keep file order (the first route key seen is the primary), unlike the original, which
@@ -54,6 +56,10 @@ export interface ServiceProperties {
   resetConnections: boolean;
   /** How DNS follows the active uplink (default auto; off leaves DNS alone). */
   dnsMethod: DnsMethod;
+  /** Where the data use of metered uplinks is kept (default DEFAULT_USAGE_FILE). */
+  usageFile: string;
+  /** Seconds between usage events while a metered uplink carries traffic (default 60). */
+  usageReport: number;
   /** In file order: the first route key seen is the primary. */
   routes: PropertiesRoute[];
   warnings: string[];
@@ -72,10 +78,20 @@ const ROUTE_PROPERTIES = [
   'setupTimeout',
   'dns',
   'prepare',
+  'metered',
+  'idleInterval',
+  'budget',
+  'budgetAlerts',
+  'budgetResetDay',
 ] as const;
 type RouteProperty = (typeof ROUTE_PROPERTIES)[number];
 
-const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode', 'failover.resetConnections', 'failover.dns'] as const;
+const TOP_LEVEL_KEYS = ['log.properties', 'failover.pinMode', 'failover.resetConnections', 'failover.dns', 'failover.usageFile', 'failover.usageReport'] as const;
+/** Where the headless service keeps the data use of metered uplinks unless failover.usageFile says otherwise. */
+export const DEFAULT_USAGE_FILE = '/var/lib/ifacefailover/usage.json';
+export const DEFAULT_USAGE_REPORT_S = 60;
+/** Route properties handed to the uplink model as written (it checks them). */
+const METERING_PROPERTIES = ['metered', 'idleInterval', 'budget', 'budgetAlerts', 'budgetResetDay'] as const;
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, false: false, yes: true, no: false, on: true, off: false, '1': true, '0': false };
 const PIN_MODES = UPLINK_RULES.pinMode.values;
 
@@ -391,6 +407,10 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
   if (dns && dns.value !== '') input.dns = dns.value;
   const prepare = props.get('prepare');
   if (prepare && prepare.value !== '') input.prepare = prepare.value;
+  for (const prop of METERING_PROPERTIES) {
+    const entry = props.get(prop);
+    if (entry && entry.value !== '') input[prop] = entry.value;
+  }
 
   const delay = props.get('verifierDelay');
   if (delay && delay.value !== '') {
@@ -529,6 +549,11 @@ function modelFieldSource(field: string): RouteProperty | 'route' {
     case 'targets':
     case 'checks':
     case 'setupTimeout':
+    case 'metered':
+    case 'idleInterval':
+    case 'budget':
+    case 'budgetAlerts':
+    case 'budgetResetDay':
       return field;
     case 'interval':
       return 'verifierDelay';
@@ -586,6 +611,8 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
   let pinMode: PinMode = 'policy';
   let resetConnections = true;
   let dnsMethod: DnsMethod = 'auto';
+  let usageFile = DEFAULT_USAGE_FILE;
+  let usageReport = DEFAULT_USAGE_REPORT_S;
   const drafts = new Map<string, RouteDraft>();
   for (const { key, value, line } of entries) {
     if (key === 'log.properties') {
@@ -601,6 +628,12 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
     } else if (key === 'failover.dns') {
       const read = readSetting(SETTING_RULES.controller.dns, value);
       if (read.value !== undefined) dnsMethod = read.value;
+      for (const issue of read.issues) issues.push({ field: key, value, message: issue.message, file, line });
+    } else if (key === 'failover.usageFile' || key === 'failover.usageReport') {
+      const rules = SETTING_RULES.controller;
+      const read = key === 'failover.usageFile' ? readSetting(rules.usageFile, value) : readSetting(rules.usageReport, value);
+      if (typeof read.value === 'string') usageFile = read.value;
+      else if (typeof read.value === 'number') usageReport = read.value;
       for (const issue of read.issues) issues.push({ field: key, value, message: issue.message, file, line });
     } else if (key === 'failover.resetConnections') {
       const flag = Object.hasOwn(BOOLEANS, value.trim().toLowerCase()) ? BOOLEANS[value.trim().toLowerCase()] : undefined;
@@ -674,7 +707,7 @@ export function parseServiceProperties(text: string, file: string): ServicePrope
     .map((text, i) => ({ text, line: lineOf(text), i }))
     .sort((a, b) => a.line - b.line || a.i - b.i)
     .map((w) => w.text);
-  const result: ServiceProperties = { file, pinMode, resetConnections, dnsMethod, routes, warnings: inLineOrder };
+  const result: ServiceProperties = { file, pinMode, resetConnections, dnsMethod, usageFile, usageReport, routes, warnings: inLineOrder };
   if (logProperties !== undefined) result.logProperties = logProperties;
   return result;
 }

@@ -11,8 +11,10 @@ import { ConnectionReset } from '../connections/connection-reset';
 import { DnsManager } from '../dns/dns-manager';
 import { Clock } from '../engine/clock';
 import { FailoverEngine, RouteActions } from '../engine/engine';
+import { FailoverEvent } from '../engine/events';
 import { LinkWatch } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
+import { MeteringEvent, UplinkUsage, UsageMeter, UsageMeterOptions } from '../metering/usage-meter';
 import { MixedProbe } from '../probes/mixed-probe';
 import { Probe } from '../probes/probe';
 import { VerdictBoard } from '../probes/verdicts';
@@ -40,7 +42,15 @@ export interface FailoverRunnerOptions {
   connections?: ConnectionReset;
   /** Puts the active uplink's DNS servers first after every switch, and restores on stop (absent: DNS untouched). */
   dns?: DnsManager;
+  /**
+   * Where the data use of metered uplinks is kept, and how often it is read and reported (see UsageMeter).
+   * Absent: counted in memory only. Nothing is read or written when no uplink is metered.
+   */
+  metering?: Pick<UsageMeterOptions, 'file' | 'statisticsRoot' | 'sampleMs' | 'reportMs' | 'saveMs'>;
 }
+
+/** What a runner's listeners hear: the engine's events and, for metered uplinks, usage and budget events. */
+export type RunnerEvent = FailoverEvent | MeteringEvent;
 
 export class FailoverRunner {
   readonly engine: FailoverEngine;
@@ -49,6 +59,8 @@ export class FailoverRunner {
   private stopping: Promise<void> | null = null;
   private readonly dns: DnsManager | undefined;
   private readonly probe: Probe;
+  /** Null when no uplink is metered. */
+  private readonly meter: UsageMeter | null;
 
   constructor(options: FailoverRunnerOptions) {
     const { connections, dns, uplinks } = options;
@@ -76,6 +88,27 @@ export class FailoverRunner {
             }
           : undefined,
     });
+    const meter = new UsageMeter({ ...options.metering, uplinks, logger: options.logger, clock: options.clock });
+    this.meter = meter.metering ? meter : null;
+    // The lifecycle says which uplink carries traffic: connected (a failover, or the first choice) or restored.
+    this.engine.on((event) => {
+      if (event.type === 'connected' || event.type === 'connectionRestored') this.meter?.activeChanged(event.uplink);
+    });
+  }
+
+  /** Listens to the engine's events and the metering events; returns the function that stops listening. */
+  on(listener: (event: RunnerEvent) => void): () => void {
+    const offEngine = this.engine.on(listener);
+    const offMeter = this.meter?.on(listener);
+    return () => {
+      offEngine();
+      offMeter?.();
+    };
+  }
+
+  /** The data use of every metered uplink (empty when none is metered). */
+  usage(): UplinkUsage[] {
+    return this.meter?.status() ?? [];
   }
 
   /** Starts the link watch, then the engine (pins, first probe rounds). Once only; a stopped runner stays stopped. */
@@ -86,6 +119,9 @@ export class FailoverRunner {
 
   private async doStart(): Promise<void> {
     await this.links.start();
+    if (this.stopping) return;
+    // Counters read before the first switch, which opens a session.
+    await this.meter?.start();
     if (this.stopping) return;
     await this.engine.start();
   }
@@ -104,9 +140,14 @@ export class FailoverRunner {
     try {
       await this.engine.stop();
     } finally {
-      await this.dns?.restore();
-      await this.probe.close?.();
-      await this.links.stop();
+      try {
+        await this.dns?.restore();
+        await this.probe.close?.();
+        await this.links.stop();
+      } finally {
+        // After the engine's last move, so its last switch is counted; the counters are written when this resolves.
+        await this.meter?.stop();
+      }
     }
   }
 }

@@ -6,15 +6,15 @@
 import { ConnectionReset } from '../connections/connection-reset';
 import { DnsManager } from '../dns/dns-manager';
 import { FailoverEngine } from '../engine/engine';
-import { FailoverEvent } from '../engine/events';
 import { describeWindow } from '../engine/quality';
+import { formatBytes } from '../metering/usage-meter';
 import { reapOrphanedMonitors } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { CommandRunner, ProcessRunner } from '../process/runner';
 import { Probe } from '../probes/probe';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
 import { RouteService } from '../routes/route-service';
-import { FailoverRunner } from '../runtime/failover-runner';
+import { FailoverRunner, RunnerEvent } from '../runtime/failover-runner';
 import { FonaHandler } from './fona-handler';
 import { HttpHandlers } from './http-handler';
 import { logHandlerLine } from './log-handler';
@@ -56,6 +56,7 @@ export class FailoverService {
       logger: this.logger,
       connections: properties.resetConnections ? new ConnectionReset({ runner, logger: this.logger, dryRun: options.dryRun }) : undefined,
       dns: properties.dnsMethod === 'off' ? undefined : new DnsManager({ runner, logger: this.logger, dryRun: options.dryRun, method: properties.dnsMethod }),
+      metering: { file: properties.usageFile, reportMs: properties.usageReport * 1000 },
       routes: {
         ...own,
         async activate(uplink) {
@@ -74,7 +75,7 @@ export class FailoverService {
         );
       }
     }
-    this.engine.on((event) => this.onEvent(event));
+    this.runner.on((event) => this.onEvent(event));
     // Handlers only queue their work: nothing they do delays a switch.
     for (const fona of this.fonaHandlers) this.engine.on((event) => fona.onEvent(event));
     this.http = new HttpHandlers(properties.routes, { logger: this.logger, dryRun: options.dryRun });
@@ -90,6 +91,9 @@ export class FailoverService {
     for (const fona of this.fonaHandlers) fona.start();
     this.starting = this.runner.start();
     await this.starting;
+    for (const u of this.runner.usage()) {
+      this.logger.info(`${u.uplink} is metered: its probes cost about ${formatBytes(u.probeBytesPerDay)} a day at the current rate`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -101,7 +105,19 @@ export class FailoverService {
     await this.runner.stop();
   }
 
-  private onEvent(event: FailoverEvent): void {
+  private onEvent(event: RunnerEvent): void {
+    if (event.type === 'usage') {
+      const period = `${formatBytes(event.periodBytes)} this period${event.budgetBytes === null ? '' : ` (${event.budgetUsed} % of ${formatBytes(event.budgetBytes)})`}`;
+      if (event.reason === 'ended') this.logger.info(`Data used on ${event.uplink} while it was active: ${formatBytes(event.sessionBytes ?? 0)}; ${period}`);
+      else this.logger.info(`Data used on ${event.uplink} since it became active: ${formatBytes(event.sessionBytes ?? 0)}; ${period}`);
+      return;
+    }
+    if (event.type === 'budget') {
+      const since = new Date(event.periodStart);
+      const day = `${since.getFullYear()}-${String(since.getMonth() + 1).padStart(2, '0')}-${String(since.getDate()).padStart(2, '0')}`;
+      this.logger.warn(`${event.uplink} has used ${event.percent} % of its data budget: ${formatBytes(event.periodBytes)} of ${formatBytes(event.budgetBytes)} since ${day}`);
+      return;
+    }
     if (event.type === 'noUplink') {
       this.logger.error(`No uplink is available; keeping the default route on ${event.active ?? 'none'}`);
       return;

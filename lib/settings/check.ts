@@ -66,7 +66,23 @@ export interface CheckListRule extends RuleBase {
   timeout: NumberRule;
 }
 
-export type SettingRule = NumberRule | AddressListRule | GatewayRule | IfaceRule | EnumRule | PatternRule | CheckListRule;
+
+/** true or false (a checkbox stores a boolean; a file or a hand-written flow may say "true"/"false"). */
+export interface BooleanRule extends RuleBase {
+  kind: 'boolean';
+}
+
+/** Numbers, each once, as a comma-separated string or an array, given back in ascending order; blank is the empty list. */
+export interface NumberListRule extends RuleBase {
+  kind: 'number-list';
+  /** What each entry must be (its range). */
+  entry: NumberRule;
+  max: number;
+  /** What the message calls the entries, e.g. "alerts". */
+  what: string;
+}
+
+export type SettingRule = NumberRule | AddressListRule | GatewayRule | IfaceRule | EnumRule | PatternRule | BooleanRule | NumberListRule | CheckListRule;
 
 /** One problem with a value. */
 export interface SettingIssue {
@@ -205,6 +221,38 @@ function readCheckList(rule: CheckListRule, value: unknown): SettingRead<CheckSp
   return { value: checks, issues: issues };
 }
 
+function readBoolean(value: unknown): SettingRead<boolean> {
+  const t = trimmed(value);
+  if (t === true || t === 'true') return { value: true, issues: [] };
+  if (t === false || t === 'false') return { value: false, issues: [] };
+  return fail('must be true or false');
+}
+
+/** Like an address list: too many entries is one issue; then each entry is checked and duplicates found. */
+function readNumberList(rule: NumberListRule, value: unknown): SettingRead<number[]> {
+  if (isBlank(value)) return { value: [], issues: [] };
+  const list: unknown[] | undefined = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  if (!list) return fail('must be a list of numbers');
+  if (list.length > rule.max) return fail('lists ' + list.length + ' numbers: at most ' + rule.max + ' ' + rule.what);
+  const numbers: number[] = [];
+  const issues: SettingIssue[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const raw = list[i];
+    const read = readNumber(rule.entry, raw);
+    if (read.value === undefined) {
+      issues.push({ message: numberMessage(rule.entry), entry: raw });
+    } else if (numbers.indexOf(read.value) >= 0) {
+      issues.push({ message: 'is listed twice', entry: raw });
+    } else {
+      numbers.push(read.value);
+    }
+  }
+  numbers.sort(function (a, b) {
+    return a - b;
+  });
+  return { value: numbers, issues: issues };
+}
+
 function readGateway(value: unknown): SettingRead<string | null> {
   const t = trimmed(value);
   if (isBlank(t) || t === 'none' || t === '0.0.0.0') return { value: null, issues: [] };
@@ -239,6 +287,8 @@ export function readSetting(rule: CheckListRule, value: unknown): SettingRead<Ch
 export function readSetting(rule: GatewayRule, value: unknown): SettingRead<string | null>;
 export function readSetting<T extends string>(rule: EnumRule<T>, value: unknown): SettingRead<T>;
 export function readSetting(rule: IfaceRule | PatternRule, value: unknown): SettingRead<string>;
+export function readSetting(rule: BooleanRule, value: unknown): SettingRead<boolean>;
+export function readSetting(rule: NumberListRule, value: unknown): SettingRead<number[]>;
 export function readSetting(rule: SettingRule, value: unknown): SettingRead<unknown>;
 export function readSetting(rule: SettingRule, value: unknown): SettingRead<unknown> {
   switch (rule.kind) {
@@ -256,6 +306,10 @@ export function readSetting(rule: SettingRule, value: unknown): SettingRead<unkn
       return readPattern(rule, value);
     case 'check-list':
       return readCheckList(rule, value);
+    case 'boolean':
+      return readBoolean(value);
+    case 'number-list':
+      return readNumberList(rule, value);
   }
 }
 

@@ -29,6 +29,10 @@ export const SETTING_RULES = {
     /** Seconds before an uplink whose setup timed out is set up again. */
     setupRetry: { kind: 'number', min: 1, max: 86_400, integer: false, noun: 'a number of seconds' },
     dns: { kind: 'enum', values: DNS_METHODS },
+    /** Where the data use of metered uplinks is kept: an absolute path. */
+    usageFile: { kind: 'pattern', pattern: '^/[^\\u0000-\\u001f]{0,4095}$', message: 'must be an absolute path (starting with /)' },
+    /** Seconds between usage events while a metered uplink carries traffic. */
+    usageReport: { kind: 'number', min: 1, max: 86_400, integer: false, noun: 'a number of seconds' },
   },
   /** The route-verifier node. */
   verifier: {

@@ -54,6 +54,21 @@ export interface QualitySettings {
   onDegraded: DegradedAction;
 }
 
+/**
+ * A metered uplink (a cellular modem on a data plan): probed at a slower rate while it carries no traffic,
+ * and its data use counted from the interface's counters against an optional monthly budget.
+ */
+export interface MeteringSettings {
+  /** Seconds between probe rounds while it carries no traffic (never faster than the probe interval). */
+  idleInterval: number;
+  /** Megabytes (10^6 bytes) per budget period; 0: no budget. */
+  budget: number;
+  /** Percentages of the budget at which a `budget` event goes out, once each per period, ascending. */
+  budgetAlerts: number[];
+  /** Day of the month a budget period starts (29-31: the month's last day in shorter months). */
+  budgetResetDay: number;
+}
+
 export interface UplinkConfig {
   /** Name used in logs and events, e.g. "primary" or "fona". */
   name: string;
@@ -75,6 +90,8 @@ export interface UplinkConfig {
   /** When an uplink that needs setup is brought up (default on-failure). */
   prepare: PrepareMode;
   quality: QualitySettings;
+  /** Present when the uplink is metered. */
+  metered?: MeteringSettings;
 }
 
 export interface UplinkInput {
@@ -89,6 +106,11 @@ export interface UplinkInput {
   dns?: unknown;
   prepare?: unknown;
   quality?: Partial<Record<keyof QualitySettings, unknown>>;
+  metered?: unknown;
+  idleInterval?: unknown;
+  budget?: unknown;
+  budgetAlerts?: unknown;
+  budgetResetDay?: unknown;
 }
 
 export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
@@ -110,6 +132,14 @@ export const DEFAULT_QUALITY: Readonly<QualitySettings> = Object.freeze({
   lossHigh: 20,
   lossLow: 10,
   onDegraded: 'stay',
+});
+
+/** A metered uplink: probed every 30 s while idle, no budget, alerts at 80 and 100 % once one is set. */
+export const DEFAULT_METERING: Readonly<MeteringSettings> = Object.freeze({
+  idleInterval: 30,
+  budget: 0,
+  budgetAlerts: Object.freeze([80, 100]) as number[],
+  budgetResetDay: 1,
 });
 
 export { isValidInterfaceName } from '../settings/check';
@@ -173,6 +203,12 @@ export const UPLINK_RULES = {
   lossHigh: { kind: 'number', min: 0, max: 100, integer: false },
   lossLow: { kind: 'number', min: 0, max: 100, integer: false },
   onDegraded: { kind: 'enum', values: DEGRADED_ACTIONS },
+  metered: { kind: 'boolean' },
+  idleInterval: { kind: 'number', min: 1, max: 86_400, integer: false, noun: 'a number of seconds' },
+  /** Megabytes per period; 0 is no budget. */
+  budget: { kind: 'number', min: 0, max: 100_000_000, integer: false, noun: 'a number of megabytes' },
+  budgetAlerts: { kind: 'number-list', entry: { kind: 'number', min: 1, max: 1000, integer: true, noun: 'a whole percentage' }, max: 8, what: 'alerts' },
+  budgetResetDay: { kind: 'number', min: 1, max: 31, integer: true, noun: 'a day of the month' },
 } satisfies Record<string, SettingRule>;
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
@@ -224,7 +260,8 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const dns = collect(issues, label, 'dns', input.dns, readSetting(R.dns, input.dns)) ?? [];
   const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
   const quality = normaliseQuality(input.quality ?? {}, label, issues);
-  return { name: name || label, iface, gateway, targets, checks, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality };
+  const metered = normaliseMetering(input, label, issues);
+  return { name: name || label, iface, gateway, targets, checks, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality, ...(metered ? { metered } : {}) };
 }
 
 /** The quality settings (blank: the default); a low threshold above its high one is refused. */
@@ -247,6 +284,27 @@ function normaliseQuality(input: Partial<Record<keyof QualitySettings, unknown>>
     }
   }
   return quality;
+}
+
+/**
+ * The metering settings of a metered uplink (blank: the default); undefined when it is not metered. `metered` is
+ * a flag with the settings beside it (an editor's or a file's fields), or the settings themselves (an UplinkConfig
+ * validated again).
+ */
+function normaliseMetering(input: UplinkInput, label: string, issues: ConfigIssue[]): MeteringSettings | undefined {
+  const R = UPLINK_RULES;
+  const D = DEFAULT_METERING;
+  const nested = typeof input.metered === 'object' && input.metered !== null && !Array.isArray(input.metered);
+  const given = nested ? (input.metered as Partial<Record<keyof MeteringSettings, unknown>>) : input;
+  const metered = nested || (!isBlank(input.metered) && collect(issues, label, 'metered', input.metered, readSetting(R.metered, input.metered)));
+  if (!metered) return undefined;
+  const alerts = isBlank(given.budgetAlerts) ? undefined : collect(issues, label, 'budgetAlerts', given.budgetAlerts, readSetting(R.budgetAlerts, given.budgetAlerts));
+  return {
+    idleInterval: checkNumber(issues, label, 'idleInterval', given.idleInterval, D.idleInterval, R.idleInterval),
+    budget: checkNumber(issues, label, 'budget', given.budget, D.budget, R.budget),
+    budgetAlerts: alerts ?? [...D.budgetAlerts],
+    budgetResetDay: checkNumber(issues, label, 'budgetResetDay', given.budgetResetDay, D.budgetResetDay, R.budgetResetDay),
+  };
 }
 
 /** Validates an ordered list of uplinks (first is primary). Throws ConfigError listing every problem. */

@@ -10,11 +10,12 @@ import { EngineStatus, RouteActions } from '../../lib/engine/engine';
 import { ProcessRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
 import type { WindowFigures } from '../../lib/engine/quality';
+import { MeteringEvent, UplinkUsage, formatBytes } from '../../lib/metering/usage-meter';
 import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
 import { VerdictBoard } from '../../lib/probes/verdicts';
-import { FailoverRunner } from '../../lib/runtime/failover-runner';
+import { FailoverRunner, RunnerEvent } from '../../lib/runtime/failover-runner';
 import { displayNameProblem, UplinkConfig, validateUplinks } from '../../lib/uplink/model';
 import { NodeController, Send, Translate } from '../shared/controller';
 import { quoteValue } from '../../lib/errors';
@@ -35,6 +36,10 @@ export interface ControllerNodeDef extends NodeDef {
   resetConnections?: boolean | string;
   /** How DNS follows the active uplink (default auto). */
   dns?: string;
+  /** Where the data use of metered uplinks is kept (blank: the services' default file, under Node-RED's userDir). */
+  usageFile?: string;
+  /** Seconds between usage events while a metered uplink carries traffic. */
+  usageReport?: number | string;
 }
 
 /** What the controller needs from its surroundings; the node file passes the real ones, tests their own. */
@@ -52,6 +57,8 @@ export interface ControllerServices {
   probe?: Probe;
   /** Poll period of the link watch's safety net (ms). */
   linkPollMs?: number;
+  /** The default file of this node's usage counters (metered uplinks); absent: kept in memory only. */
+  usageFile?(nodeId: string): string;
   /**
    * Calls the listener after every deploy with the ids of the nodes it changed or removed (RED.events
    * 'flows:started'); returns the function that stops listening.
@@ -65,6 +72,7 @@ export const VERDICT_TOPIC = 'verdict';
 export type Command = (typeof COMMANDS)[number];
 
 export const DEFAULT_SETUP_RETRY_S = 60;
+export const DEFAULT_USAGE_REPORT_S = 60;
 
 interface ControllerConfig {
   uplinks: UplinkConfig[];
@@ -72,6 +80,9 @@ interface ControllerConfig {
   setupRetryMs: number;
   resetConnections: boolean;
   dnsMethod: DnsMethod;
+  /** '' for the services' default. */
+  usageFile: string;
+  usageReportMs: number;
 }
 
 const NS = 'failover-controller';
@@ -101,6 +112,8 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
   const settings = new SettingsReader();
   const retry = settings.read('setupRetry', SETTING_RULES.controller.setupRetry, def.setupRetry, DEFAULT_SETUP_RETRY_S);
   const dnsMethod = settings.read('dns', SETTING_RULES.controller.dns, def.dns, 'auto');
+  const usageFile = settings.read('usageFile', SETTING_RULES.controller.usageFile, def.usageFile, '');
+  const usageReport = settings.read('usageReport', SETTING_RULES.controller.usageReport, def.usageReport, DEFAULT_USAGE_REPORT_S);
   problems.push(...settings.problems);
   if (problems.length > 0) return { problem: problems.join('; ') };
   let uplinks: UplinkConfig[];
@@ -117,6 +130,8 @@ export function controllerConfig(def: ControllerNodeDef, getNode: (id: string) =
     // Flows from before this option reset connections too: only an explicit false turns it off.
     resetConnections: def.resetConnections !== false && def.resetConnections !== 'false',
     dnsMethod,
+    usageFile,
+    usageReportMs: usageReport * 1000,
   };
 }
 
@@ -140,7 +155,7 @@ export interface AvailablePayload extends ProbeRoundPayload {
 }
 
 type AvailableEvent = Extract<FailoverEvent, { type: 'available' }>;
-type NoticeEvent = Exclude<FailoverEvent, { type: 'available' }>;
+type NoticeEvent = Exclude<FailoverEvent, { type: 'available' }> | MeteringEvent;
 
 export function eventMessage(event: NoticeEvent, active: string | null): NodeMessage {
   const { type, time, ...fields } = event;
@@ -164,9 +179,14 @@ export function availableMessage(event: AvailableEvent, active: string | null): 
   return { topic: 'available', payload };
 }
 
-export function statusPayload(status: EngineStatus, now: Date): EventPayload {
+/** The status command's answer; a metered uplink's entry carries its data use (`usage`). */
+export function statusPayload(status: EngineStatus, now: Date, usage: readonly UplinkUsage[] = []): EventPayload {
   const active = status.uplinks.find((u) => u.active);
-  return { event: 'status', uplink: active?.name ?? null, iface: active?.iface ?? null, ...status, time: now.toISOString() };
+  const uplinks = status.uplinks.map((u) => {
+    const used = usage.find((x) => x.uplink === u.name);
+    return used ? { ...u, usage: used } : u;
+  });
+  return { event: 'status', uplink: active?.name ?? null, iface: active?.iface ?? null, ...status, uplinks, time: now.toISOString() };
 }
 
 /** The command a message carries: msg.payload (a string, or {command}) or else msg.topic. */
@@ -280,9 +300,10 @@ export class FailoverController extends NodeController {
       verdicts: this.verdicts,
       linkPollMs: this.services.linkPollMs,
       setupRetryMs: config.setupRetryMs,
+      metering: { file: config.usageFile || this.services.usageFile?.(this.node.id), reportMs: config.usageReportMs },
     });
     this.runner = runner;
-    this.unsubscribe = runner.engine.on((event) => this.onEvent(event));
+    this.unsubscribe = runner.on((event) => this.onEvent(event));
     await runner.start();
     this.updateBadge();
   }
@@ -323,7 +344,7 @@ export class FailoverController extends NodeController {
 
   // ---- events -----------------------------------------------------------------------------------
 
-  private onEvent(event: FailoverEvent): void {
+  private onEvent(event: RunnerEvent): void {
     const runner = this.runner;
     if (!runner) return;
     const active = runner.engine.activeUplink;
@@ -363,8 +384,13 @@ export class FailoverController extends NodeController {
       this.setBadge('working', this.t('status.waiting', { uplink: pending.name, iface: pending.iface }));
     } else if (active && (active.usable || active.health === 'degraded')) {
       const text = { uplink: active.name, iface: active.iface };
+      // A metered uplink carrying traffic shows what it used since it became active (and of its budget).
+      const used = runner.usage().find((u) => u.uplink === active.name && u.active);
       if (active.health === 'degraded') this.setBadge('warning', this.t('status.degraded', text));
-      else if (index === 0) this.setBadge('ok', this.t('status.active', text));
+      else if (used) {
+        const amount = used.budgetUsed === null ? formatBytes(used.sessionBytes ?? 0) : `${formatBytes(used.sessionBytes ?? 0)}, ${used.budgetUsed} % of budget`;
+        this.setBadge(index === 0 ? 'ok' : 'warning', this.t(index === 0 ? 'status.activeMetered' : 'status.backupMetered', { ...text, used: amount }));
+      } else if (index === 0) this.setBadge('ok', this.t('status.active', text));
       else this.setBadge('warning', this.t('status.backup', text));
     } else if (active || this.noUplink) {
       this.setBadge('error', this.t('status.noUplink'));
@@ -406,7 +432,7 @@ export class FailoverController extends NodeController {
     switch (command as Command) {
       case 'status': {
         msg.topic = 'status';
-        msg.payload = statusPayload(engine.status(), new Date());
+        msg.payload = statusPayload(engine.status(), new Date(), runner.usage());
         send([msg, null]);
         return;
       }

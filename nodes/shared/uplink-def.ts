@@ -31,6 +31,14 @@ export interface UplinkNodeDef extends NodeDef {
   lossLow?: string | number;
   /** stay | failover */
   onDegraded?: string;
+  /** A metered uplink (absent in flows from before the option: not metered). */
+  metered?: boolean | string;
+  idleInterval?: string | number;
+  /** Megabytes a month; 0 or blank: no budget. */
+  budget?: string | number;
+  /** Comma-separated percentages of the budget. */
+  budgetAlerts?: string;
+  budgetResetDay?: string | number;
 }
 
 export interface UplinkNode extends Node {
@@ -71,6 +79,11 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
         lossLow: blankToUndefined(def.lossLow),
         onDegraded: def.onDegraded || undefined,
       },
+      metered: def.metered,
+      idleInterval: blankToUndefined(def.idleInterval),
+      budget: blankToUndefined(def.budget),
+      budgetAlerts: def.budgetAlerts,
+      budgetResetDay: blankToUndefined(def.budgetResetDay),
     },
   ]);
   return uplink;

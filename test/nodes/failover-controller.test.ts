@@ -7,7 +7,8 @@
  */
 import { after, afterEach, before, describe, it, TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as capabilities from '../../lib/runtime/capabilities';
 import { validateUplinks } from '../../lib/uplink/model';
@@ -42,6 +43,9 @@ interface UplinkSpec {
   latencyHigh?: number;
   latencyLow?: number;
   onDegraded?: string;
+  metered?: boolean;
+  idleInterval?: number;
+  budget?: number;
 }
 
 function uplink(spec: UplinkSpec): FlowItem {
@@ -515,6 +519,46 @@ describe('failover-controller', () => {
     assert.equal(callsOf(old, 'send').length, oldSends, 'the old node sent nothing after its close');
     assert.ok(rounds.messages.slice(roundsAt).some((m) => payloadOf(m).uplink === 'backup-b'), 'the new controller probes');
     assert.equal(ipMonitors().length, 1);
+  });
+
+  it('a metered backup: usage events on output 1, usage in the status answer and the badge, counters in the usage file', async (t) => {
+    if (!needsPing(t)) return;
+    const dir = mkdtempSync(join(tmpdir(), 'iff-usage-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'usage.json');
+    await load(
+      flow(
+        [
+          uplink({ id: 'up1', name: 'primary', iface: 'nosuch0', targets: '127.0.0.1', setupTimeout: 0.6 }),
+          // The probes on lo are traffic on lo: its counters grow while it carries the route.
+          uplink({ id: 'up2', name: 'backup', iface: 'lo', targets: '127.0.0.1', metered: true, idleInterval: 5, budget: 1000 }),
+        ],
+        { usageFile: file, usageReport: 1 },
+      ),
+    );
+    const ctl = helper.getNode('ctl');
+    const usage = payloadOf(await events.waitFor('a usage event of the backup', is('usage', 'backup'), 8000));
+    assert.equal(usage.reason, 'periodic');
+    assert.equal(usage.iface, 'lo');
+    assert.ok(typeof usage.sessionBytes === 'number' && usage.sessionBytes > 0, `session bytes ${String(usage.sessionBytes)}`);
+    assert.ok(typeof usage.periodBytes === 'number' && usage.periodBytes >= usage.sessionBytes);
+    assert.equal(usage.budgetBytes, 1000 * 1_000_000);
+    // Carrying traffic: probed every 0.2 s, one echo and its reply (84 bytes each) per round.
+    assert.equal(usage.probeBytesPerDay, (168 * 86_400) / 0.2);
+    await waitForStatus(ctl, 'yellow', 'ring', `${K}.status.backupMetered`);
+
+    send({ payload: 'status', _msgid: 'st' });
+    const status = payloadOf(await events.waitFor('the status answer', (m) => m._msgid === 'st'));
+    const entries = status.uplinks as Record<string, unknown>[];
+    assert.equal(entries[0].usage, undefined, 'an uplink that is not metered has no usage');
+    const used = entries[1].usage as Record<string, unknown>;
+    assert.equal(used.active, true);
+    assert.ok(typeof used.sessionBytes === 'number' && used.sessionBytes >= (usage.sessionBytes as number));
+
+    await helper.unload();
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { uplinks: Record<string, { periodBytes: number }> };
+    assert.deepEqual(Object.keys(stored.uplinks), ['backup']);
+    assert.ok(stored.uplinks.backup.periodBytes >= (used.periodBytes as number), 'written on close');
   });
 });
 
