@@ -78,6 +78,9 @@ export function fpingPlan(uplink: UplinkConfig): FpingPlan {
   if (probe.profile === 'fast') {
     periodMs = Math.max(FAST_MIN_PERIOD_MS, (targets.length * 1000) / FAST_ECHOES_PER_SECOND);
     timeoutMs = Math.min(timeoutMs, FAST_MAX_TIMEOUT_MS);
+    // fping 5.1 keeps 1 + timeout/period echoes in flight per target: a whole number of periods leaves the
+    // most room for an echo sent late.
+    if (timeoutMs > periodMs) timeoutMs = Math.floor(timeoutMs / periodMs) * periodMs;
     const rate = (targets.length * 1000) / periodMs;
     const run = Math.max(cutRunLength(rate), targets.length);
     // The losses must also span real time: no reply for the wait plus half the run's sending time.
@@ -240,6 +243,7 @@ class UplinkProber {
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleTimer: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
+  private silenceCheck: NodeJS.Immediate | null = null;
   private readonly rounds = new Set<OpenRound>();
   /** Outcomes since the previous round ended, for the next round. */
   private pending: EchoOutcome[] = [];
@@ -317,6 +321,8 @@ class UplinkProber {
     this.clearIdle();
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
+    if (this.silenceCheck) clearImmediate(this.silenceCheck);
+    this.silenceCheck = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     const child = this.child;
@@ -337,6 +343,7 @@ class UplinkProber {
     });
     this.child = child;
     this.lastOutputAt = Date.now();
+
     void child.exited.then((exit) => {
       if (this.child !== child || this.stopped) return;
       this.child = null;
@@ -350,17 +357,30 @@ class UplinkProber {
     this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
   }
 
-  /** fping prints a line per echo; none for this long means it cannot send (an interface that went away and came back). */
+  /**
+   * fping prints a line per echo; none for this long means it cannot send (an interface that went away and came
+   * back has a new index) or has stopped reporting: fping 5.1 in loop mode at 50 ms periods now and then stops
+   * reporting timeouts soon after replies turn into losses (seen in the lab, with or without this service). The
+   * fast profile cannot wait long; the run of losses carries over to the new fping.
+   */
   private silenceLimitMs(): number {
-    return this.plan.timeoutMs + 2 * this.plan.periodMs + 2000;
+    return this.plan.timeoutMs + 2 * this.plan.periodMs + (this.plan.cut ? 500 : 2000);
   }
 
   private checkSilence(): void {
+    // After the poll phase: output that waited behind a busy event loop is read before silence is judged.
+    this.silenceCheck ??= setImmediate(() => {
+      this.silenceCheck = null;
+      this.judgeSilence();
+    });
+  }
+
+  private judgeSilence(): void {
     const child = this.child;
     if (!child || this.stopped || Date.now() - this.lastOutputAt < this.silenceLimitMs()) return;
     this.child = null;
     void child.stop(this.ctx.killGraceMs);
-    this.failed(`fping of ${this.name} reported nothing for ${Math.round(this.silenceLimitMs() / 1000)} s`);
+    this.failed(`fping of ${this.name} reported nothing for ${this.silenceLimitMs()} ms`);
   }
 
   /** Logged once per run of failures, then restarted after a pause that grows with each failure. */
