@@ -130,6 +130,8 @@ interface OpenRound {
 }
 
 const MAX_RESTART_MS = 10_000;
+/** After fping ended by a stop signal, the pause that lets a stop of the whole service come first. */
+const STOP_SIGNAL_PAUSE_MS = 2000;
 
 export class ContinuousIcmpProbe implements Probe {
   private readonly logger: Logger;
@@ -235,6 +237,7 @@ interface ProberContext {
 /** One uplink's fping, its outcomes and its rounds. */
 class UplinkProber {
   private child: ManagedChild | null = null;
+  private launched = false;
   private stopped = false;
   private stopDone: Promise<void> | null = null;
   /** Failures in a row (exits, silences); 0 once fping reports again. */
@@ -273,7 +276,8 @@ class UplinkProber {
 
   round(uplink: UplinkConfig, signal: AbortSignal | undefined): Promise<ProbeResult> {
     this.clearIdle();
-    if (!this.child && !this.stopped) this.start();
+    // Started once here; after that only the restart timer starts fping again (its pause is kept).
+    if (!this.launched && !this.stopped) this.start();
     return new Promise<ProbeResult>((resolve) => {
       const deadline = setTimeout(() => finish(null), this.deadlineMs());
       const onAbort = (): void => finish(null);
@@ -333,6 +337,7 @@ class UplinkProber {
   // ---- the child ---------------------------------------------------------------------------------
 
   private start(): void {
+    this.launched = true;
     const [command, ...lead] = this.ctx.command;
     let said = '';
     const child = new ManagedChild(command, [...lead, ...this.plan.args], {
@@ -352,7 +357,8 @@ class UplinkProber {
         return;
       }
       const how = exit.spawnError ?? (exit.code !== null ? `exit ${exit.code}` : `signal ${exit.signal ?? 'unknown'}`);
-      this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`);
+      const signalled = exit.signal === 'SIGTERM' || exit.signal === 'SIGINT' || exit.signal === 'SIGHUP';
+      this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`, signalled);
     });
     this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
   }
@@ -384,14 +390,22 @@ class UplinkProber {
   }
 
   /** Logged once per run of failures, then restarted after a pause that grows with each failure. */
-  private failed(why: string): void {
-    const pause = Math.min(this.ctx.restartMs * 2 ** this.failures, MAX_RESTART_MS);
-    if (this.failures === 0) this.ctx.logger.warn(`${why}; restarting it`);
-    else this.ctx.logger.debug(`${why}; restarting it in ${pause} ms`);
+  /**
+   * Logged once per run of failures, then restarted after a pause that grows with each failure. The log waits
+   * for the restart: a stop signal to the whole process group (systemd, `timeout`) reaches fping first, and the
+   * service's own stop follows within the pause, so that is no failure to report.
+   */
+  private failed(why: string, signalled = false): void {
+    const first = this.failures === 0;
+    let pause = Math.min(this.ctx.restartMs * 2 ** this.failures, MAX_RESTART_MS);
+    if (signalled) pause = Math.max(pause, STOP_SIGNAL_PAUSE_MS);
     this.failures++;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (!this.stopped && !this.child) this.start();
+      if (this.stopped || this.child) return;
+      if (first) this.ctx.logger.warn(`${why}; restarting it`);
+      else this.ctx.logger.debug(`${why}; restarting it (pause ${pause} ms)`);
+      this.start();
     }, pause);
     this.timers.add(timer);
   }
