@@ -358,7 +358,7 @@ class UplinkProber {
       }
       const how = exit.spawnError ?? (exit.code !== null ? `exit ${exit.code}` : `signal ${exit.signal ?? 'unknown'}`);
       const signalled = exit.signal === 'SIGTERM' || exit.signal === 'SIGINT' || exit.signal === 'SIGHUP';
-      this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`, signalled);
+      this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`, signalled ? 'signal' : 'exit');
     });
     this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
   }
@@ -386,7 +386,7 @@ class UplinkProber {
     if (!child || this.stopped || Date.now() - this.lastOutputAt < this.silenceLimitMs()) return;
     this.child = null;
     void child.stop(this.ctx.killGraceMs);
-    this.failed(`fping of ${this.name} reported nothing for ${this.silenceLimitMs()} ms`);
+    this.failed(`fping of ${this.name} reported nothing for ${this.silenceLimitMs()} ms`, 'silence');
   }
 
   /** Logged once per run of failures, then restarted after a pause that grows with each failure. */
@@ -395,10 +395,12 @@ class UplinkProber {
    * for the restart: a stop signal to the whole process group (systemd, `timeout`) reaches fping first, and the
    * service's own stop follows within the pause, so that is no failure to report.
    */
-  private failed(why: string, signalled = false): void {
+  private failed(why: string, how: 'exit' | 'signal' | 'silence'): void {
     const first = this.failures === 0;
     let pause = Math.min(this.ctx.restartMs * 2 ** this.failures, MAX_RESTART_MS);
-    if (signalled) pause = Math.max(pause, STOP_SIGNAL_PAUSE_MS);
+    if (how === 'signal') pause = Math.max(pause, STOP_SIGNAL_PAUSE_MS);
+    // A first silence is no crash loop: the new fping starts at once (a cut may be under way).
+    if (how === 'silence' && first) pause = 0;
     this.failures++;
     const timer = setTimeout(() => {
       this.timers.delete(timer);

@@ -239,6 +239,20 @@ describe('the fping child', () => {
     await roundWhere(r.probe, u, (x) => x.ok, 'a good round once it works');
   });
 
+  it('that falls silent is restarted at once, with one warning', async () => {
+    const r = rig();
+    const u = uplink({ profile: 'fast', interval: 0.5, timeout: 0.1 });
+    await roundWhere(r.probe, u, (x) => x.ok, 'a good round');
+    r.set('mute', '*');
+    await until(async () => {
+      await r.probe.run(u);
+      return r.starts().length >= 2;
+    }, { what: 'a restart after the silence' });
+    assert.deepEqual(r.logger.at('WARN'), ['WARN fping of primary reported nothing for 700 ms; restarting it']);
+    r.clear('mute');
+    await roundWhere(r.probe, u, (x) => x.ok, 'a good round after the restart');
+  });
+
   it('is replaced when the uplink\'s targets or settings change', async () => {
     const r = rig();
     await roundWhere(r.probe, uplink(), (x) => x.ok, 'a good round');
