@@ -737,8 +737,6 @@ class Step {
   private applyRound(u: UplinkState, result: ProbeResult): void {
     u.lastResult = result;
     const { probe } = u.config;
-    // A cut seen by the prober (a run of losses across all targets) is down now, not after `down` rounds.
-    const cut = result.cut === true && !result.ok;
     if (result.ok) {
       u.goodStreak++;
       u.badStreak = 0;
@@ -746,13 +744,14 @@ class Step {
       u.badStreak++;
       u.goodStreak = 0;
     }
+    // A cut the prober saw within the round counts as `down` bad rounds at once.
+    if (result.cut && !result.ok) u.badStreak = Math.max(u.badStreak, probe.down);
     const before = u.health;
     if (u.health === 'unknown') {
       // First round decides, so start-up does not wait for a whole hysteresis window.
       u.health = result.ok ? 'up' : 'down';
-    } else if (u.health === 'up' && (u.badStreak >= probe.down || cut)) {
+    } else if (u.health === 'up' && u.badStreak >= probe.down) {
       u.health = 'down';
-      u.badStreak = Math.max(u.badStreak, probe.down);
     } else if (u.health === 'down' && u.goodStreak >= probe.up && u.link.up) {
       u.health = 'up';
     }

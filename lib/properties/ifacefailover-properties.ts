@@ -9,6 +9,7 @@
  *   route.NAME.checks=['tcp://IP:PORT', ...]     (ours, optional: probes other than ICMP, lib/probes/check-spec.ts)
  *   route.NAME.metered=true, .idleInterval, .budget, .budgetAlerts, .budgetResetDay (ours, optional: a metered uplink)
  *   failover.usageFile=/var/lib/ifacefailover/usage.json, failover.usageReport=60 (ours, optional: metered uplinks' counters)
+ *   route.NAME.profile=fast                       (ours, optional: standard | fast probing)
  *   route.NAME.gateway|iface|targets|verifier|verifierDelay|verifierKwargs|handlers|handlerKwargs|setupTimeout
  *
  * Routes keep file order (the first route key seen is the primary), unlike the original, which
@@ -83,6 +84,7 @@ const ROUTE_PROPERTIES = [
   'budget',
   'budgetAlerts',
   'budgetResetDay',
+  'profile',
 ] as const;
 type RouteProperty = (typeof ROUTE_PROPERTIES)[number];
 
@@ -411,6 +413,8 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
     const entry = props.get(prop);
     if (entry && entry.value !== '') input[prop] = entry.value;
   }
+  const profile = props.get('profile');
+  if (profile && profile.value !== '') probe.profile = profile.value;
 
   const delay = props.get('verifierDelay');
   if (delay && delay.value !== '') {

@@ -1,5 +1,5 @@
 /**
- * The wiring every front end shares: a link watch on the uplinks' interfaces, ICMP probes (or another
+ * The wiring every front end shares: a link watch on the uplinks' interfaces, ICMP probes (fping, or another
  * Probe) and the failover engine, over one route owner's actions. The headless service and the Node-RED
  * failover-controller each run one.
  *
@@ -16,6 +16,7 @@ import { LinkWatch } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
 import { MeteringEvent, UplinkUsage, UsageMeter, UsageMeterOptions } from '../metering/usage-meter';
 import { MixedProbe } from '../probes/mixed-probe';
+import { ContinuousIcmpProbe } from '../probes/fping';
 import { Probe } from '../probes/probe';
 import { VerdictBoard } from '../probes/verdicts';
 import { UplinkConfig } from '../uplink/model';
@@ -27,8 +28,9 @@ export interface FailoverRunnerOptions {
   routes: RouteActions;
   logger: Logger;
   /**
-   * The ICMP prober of the uplinks' targets (default: echo through the system ping). The uplinks' checks
-   * (TCP, HTTP, DNS) run beside it in the same rounds; an uplink without checks gets this probe's rounds as they are.
+   * The ICMP prober of the uplinks' targets (default: one long-lived fping per uplink; a ping process per echo
+   * without fping). The uplinks' checks (TCP, HTTP, DNS) run beside it in the same rounds; an uplink without
+   * checks gets this probe's rounds as they are.
    */
   probe?: Probe;
   /** Where the verdicts of the uplinks' flow checks (the user's own) are handed in; absent: flow checks are left out. */
@@ -66,7 +68,7 @@ export class FailoverRunner {
     const { connections, dns, uplinks } = options;
     this.dns = dns;
     // Closing the mixed probe closes the ICMP prober (a long-lived one ends its processes).
-    this.probe = new MixedProbe({ icmp: options.probe, verdicts: options.verdicts });
+    this.probe = new MixedProbe({ icmp: options.probe ?? new ContinuousIcmpProbe({ logger: options.logger }), verdicts: options.verdicts });
     this.links = new LinkWatch(
       options.uplinks.map((u) => u.iface),
       { logger: options.logger, pollMs: options.linkPollMs },

@@ -18,6 +18,14 @@ export const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
 export type PrepareMode = 'on-failure' | 'early' | 'standby';
 export const PREPARE_MODES: readonly PrepareMode[] = ['on-failure', 'early', 'standby'];
 
+/**
+ * How an uplink is probed: standard sends `retries + 1` echoes per target per interval and judges whole
+ * rounds; fast sends several echoes a second and reports a cut from a run of losses across all targets
+ * (detected in under a second), for an unmetered primary with replies well under 0.3 s.
+ */
+export type ProbeProfile = 'standard' | 'fast';
+export const PROBE_PROFILES: readonly ProbeProfile[] = ['standard', 'fast'];
+
 export interface ProbeSettings {
   /** Seconds from the start of one probe round to the start of the next. */
   interval: number;
@@ -31,6 +39,8 @@ export interface ProbeSettings {
   up: number;
   /** How many targets must answer for a round to count as good. */
   reliability: number;
+  /** Echo rate and verdict (default standard). */
+  profile: ProbeProfile;
 }
 
 /** What a degraded uplink (answering, but over a quality threshold) does: keeps traffic, or hands it on. */
@@ -120,7 +130,11 @@ export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
   down: 3,
   up: 3,
   reliability: 1,
+  profile: 'standard',
 });
+
+/** The probe settings that are numbers. */
+const PROBE_NUMBERS = ['interval', 'timeout', 'retries', 'down', 'up', 'reliability'] as const satisfies readonly (keyof ProbeSettings)[];
 
 export const DEFAULT_SETUP_TIMEOUT = 60;
 
@@ -209,6 +223,7 @@ export const UPLINK_RULES = {
   budget: { kind: 'number', min: 0, max: 100_000_000, integer: false, noun: 'a number of megabytes' },
   budgetAlerts: { kind: 'number-list', entry: { kind: 'number', min: 1, max: 1000, integer: true, noun: 'a whole percentage' }, max: 8, what: 'alerts' },
   budgetResetDay: { kind: 'number', min: 1, max: 31, integer: true, noun: 'a day of the month' },
+  profile: { kind: 'enum', values: PROBE_PROFILES },
 } satisfies Record<string, SettingRule>;
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
@@ -246,10 +261,11 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const targets = collect(issues, label, 'targets', input.targets, readSetting(R.targets, input.targets)) ?? [];
   const checks = collect(issues, label, 'checks', input.checks, readSetting(R.checks, input.checks)) ?? [];
   const probeIn = input.probe ?? {};
-  const probe = {} as ProbeSettings;
-  for (const key of Object.keys(DEFAULT_PROBE) as (keyof ProbeSettings)[]) {
+  const probe = { profile: DEFAULT_PROBE.profile } as ProbeSettings;
+  for (const key of PROBE_NUMBERS) {
     probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], R[key]);
   }
+  if (!isBlank(probeIn.profile)) probe.profile = collect(issues, label, 'profile', probeIn.profile, readSetting(R.profile, probeIn.profile)) ?? DEFAULT_PROBE.profile;
   const probed = targets.length + checks.length;
   if (probed > 0 && probe.reliability > probed) {
     const what = checks.length > 0 ? `targets and checks (${probed})` : `targets (${probed})`;

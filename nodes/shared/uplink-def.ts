@@ -39,6 +39,8 @@ export interface UplinkNodeDef extends NodeDef {
   /** Comma-separated percentages of the budget. */
   budgetAlerts?: string;
   budgetResetDay?: string | number;
+  /** standard | fast (absent in flows from before the option: standard). */
+  profile?: string;
 }
 
 export interface UplinkNode extends Node {
@@ -66,6 +68,7 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
         down: blankToUndefined(def.down),
         up: blankToUndefined(def.up),
         reliability: blankToUndefined(def.reliability),
+        profile: def.profile || undefined,
       },
       setupTimeout: blankToUndefined(def.setupTimeout),
       pinMode: def.pinMode || undefined,

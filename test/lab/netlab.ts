@@ -1162,6 +1162,7 @@ export function listNamespaces(): string[] {
  * imports this one, so a missing root or tool fails the run here, as IFF_REQUIRE_BROWSER and IFF_REQUIRE_NR5 do
  * for theirs. dnsmasq (DNS per ISP), mosquitto and mosquitto_sub (the upstream broker) and conntrack are the lab's services;
  * openssl makes the certificate of the https check's test.
+ * fping is the service's prober (without it the service falls back to a ping per echo, which CI must not test instead).
  */
 export function labRequirementProblem(): string | null {
   if (!isRoot()) return 'not root (network namespaces need root)';
@@ -1173,6 +1174,7 @@ export function labRequirementProblem(): string | null {
       ['mosquitto_sub', '--help'],
       ['conntrack', '--version'],
       ['openssl', 'version'],
+      ['fping', '-v'],
     ]),
   ];
   return missing.length > 0 ? `missing ${missing.join(', ')}` : null;
