@@ -3,7 +3,7 @@
  * Validation collects every problem at once and throws before anything is applied.
  */
 import { ConfigError, ConfigIssue } from '../errors';
-import { AddressListRule, isBlank, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
+import { AddressListRule, isBlank, isIPv6, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
 
 export type PinMode = 'policy' | 'host-route';
 export const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
@@ -39,14 +39,16 @@ export interface UplinkConfig {
   iface: string;
   /** IPv4 gateway, or null for a point-to-point device (ppp0) that needs none. */
   gateway: string | null;
-  /** IPv4 addresses probed through this uplink. Empty: trusted while the interface is up. */
+  /** IPv6 gateway (link-local such as fe80::1 is fine); absent: none (see uplinkFamilies). */
+  gateway6?: string;
+  /** IPv4 and IPv6 addresses probed through this uplink. Empty: trusted while the interface is up. */
   targets: string[];
   probe: ProbeSettings;
   /** Seconds to wait, after setup, for the interface to appear before adding its route. */
   setupTimeout: number;
   /** How probes are kept on this uplink; the route service's default when absent. */
   pinMode?: PinMode;
-  /** DNS servers of this uplink (IPv4), used first while it carries traffic. Empty: learnt where possible. */
+  /** DNS servers of this uplink (IPv4 or IPv6), used first while it carries traffic. Empty: learnt where possible. */
   dns: string[];
   /** When an uplink that needs setup is brought up (default on-failure). */
   prepare: PrepareMode;
@@ -56,6 +58,7 @@ export interface UplinkInput {
   name?: unknown;
   iface?: unknown;
   gateway?: unknown;
+  gateway6?: unknown;
   targets?: unknown;
   probe?: Partial<Record<keyof ProbeSettings, unknown>>;
   setupTimeout?: unknown;
@@ -103,7 +106,7 @@ const MAX_NAME_LENGTH = 64;
  * Most targets one uplink may probe. Every round pings each of them (with retries), so thousands of
  * targets would make a round outlast its interval and delay a stop by seconds; a handful is plenty.
  */
-const TARGETS = { kind: 'ipv4-list', max: 64, what: 'targets' } satisfies AddressListRule;
+const TARGETS = { kind: 'ip-list', max: 64, what: 'targets' } satisfies AddressListRule;
 
 /**
  * The rules of an uplink's settings: the one place they are written (lib/settings/rules.ts puts them in
@@ -113,6 +116,7 @@ export const UPLINK_RULES = {
   name: { kind: 'pattern', pattern: `^[A-Za-z0-9_-]{1,${MAX_NAME_LENGTH}}$`, message: `must be 1-${MAX_NAME_LENGTH} letters, digits, "_" or "-"` },
   iface: { kind: 'iface', required: true },
   gateway: { kind: 'gateway' },
+  gateway6: { kind: 'gateway', family: 'ipv6' },
   targets: TARGETS,
   interval: { kind: 'number', min: 0.1, max: 3600, integer: false },
   timeout: { kind: 'number', min: 0.1, max: 60, integer: false },
@@ -124,12 +128,31 @@ export const UPLINK_RULES = {
   setupTimeout: { kind: 'number', min: 0, max: 3600, integer: false },
   pinMode: { kind: 'enum', values: PIN_MODES },
   /** Most DNS servers one uplink may list. */
-  dns: { kind: 'ipv4-list', max: 8, what: 'DNS servers' },
+  dns: { kind: 'ip-list', max: 8, what: 'DNS servers' },
   prepare: { kind: 'enum', values: PREPARE_MODES },
 } satisfies Record<string, SettingRule>;
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
 export const MAX_DNS_SERVERS = UPLINK_RULES.dns.max;
+
+export interface UplinkFamilies {
+  v4: boolean;
+  v6: boolean;
+}
+
+/**
+ * Which default routes an uplink carries (the route service sets the default route of each, and removes the
+ * other family's from our interfaces):
+ * - IPv4 if it has an IPv4 gateway or IPv4 targets, or no gateway of either family (a point-to-point
+ *   device such as ppp0, routed `default dev IFACE`, as before IPv6);
+ * - IPv6 if it has an IPv6 gateway or IPv6 targets; without gateway6 that route is `default dev IFACE`.
+ */
+export function uplinkFamilies(uplink: Pick<UplinkConfig, 'gateway' | 'gateway6' | 'targets'>): UplinkFamilies {
+  const v6Targets = uplink.targets.some(isIPv6);
+  const v4Targets = uplink.targets.some((t) => !isIPv6(t));
+  const pointToPoint = uplink.gateway === null && !uplink.gateway6;
+  return { v4: uplink.gateway !== null || v4Targets || pointToPoint, v6: Boolean(uplink.gateway6) || v6Targets };
+}
 
 /** Pushes the read's problems as issues of `field` (a list's bad entry is the issue's value). */
 function collect<T>(issues: ConfigIssue[], uplink: string, field: string, value: unknown, read: SettingRead<T>): T | undefined {
@@ -154,6 +177,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const iface = typeof input.iface === 'string' ? input.iface.trim() : '';
   collect(issues, label, 'iface', input.iface, readSetting(R.iface, iface));
   const gateway = collect(issues, label, 'gateway', input.gateway, readSetting(R.gateway, input.gateway)) ?? null;
+  const gateway6 = collect(issues, label, 'gateway6', input.gateway6, readSetting(R.gateway6, input.gateway6)) ?? null;
   const targets = collect(issues, label, 'targets', input.targets, readSetting(R.targets, input.targets)) ?? [];
   const probeIn = input.probe ?? {};
   const probe = {} as ProbeSettings;
@@ -167,7 +191,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const pinMode = isBlank(input.pinMode) ? undefined : collect(issues, label, 'pinMode', input.pinMode, readSetting(R.pinMode, input.pinMode));
   const dns = collect(issues, label, 'dns', input.dns, readSetting(R.dns, input.dns)) ?? [];
   const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
-  return { name: name || label, iface, gateway, targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare };
+  return { name: name || label, iface, gateway, ...(gateway6 ? { gateway6 } : {}), targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare };
 }
 
 /** Validates an ordered list of uplinks (first is primary). Throws ConfigError listing every problem. */
