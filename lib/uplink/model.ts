@@ -145,7 +145,8 @@ export interface UplinkFamilies {
  * other family's from our interfaces):
  * - IPv4 if it has an IPv4 gateway or IPv4 targets, or no gateway of either family (a point-to-point
  *   device such as ppp0, routed `default dev IFACE`, as before IPv6);
- * - IPv6 if it has an IPv6 gateway or IPv6 targets; without gateway6 that route is `default dev IFACE`.
+ * - IPv6 if it has an IPv6 gateway or IPv6 targets; without gateway6 that route is `default dev IFACE`, which
+ *   only a point-to-point device can use (validation asks an uplink with an IPv4 gateway for a gateway6).
  */
 export function uplinkFamilies(uplink: Pick<UplinkConfig, 'gateway' | 'gateway6' | 'targets'>): UplinkFamilies {
   const v6Targets = uplink.targets.some(isIPv6);
@@ -183,6 +184,16 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const probe = {} as ProbeSettings;
   for (const key of Object.keys(DEFAULT_PROBE) as (keyof ProbeSettings)[]) {
     probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], R[key]);
+  }
+  // `default dev eth0` would make every IPv6 address on-link (and replace a router-advertised default).
+  const target6 = targets.find(isIPv6);
+  if (gateway !== null && !gateway6 && target6 !== undefined) {
+    issues.push({
+      uplink: label,
+      field: 'targets',
+      value: target6,
+      message: 'is an IPv6 target, but the uplink has an IPv4 gateway and no IPv6 gateway: set gateway6 (only a point-to-point device needs none)',
+    });
   }
   if (targets.length > 0 && probe.reliability > targets.length) {
     issues.push({ uplink: label, field: 'reliability', value: probe.reliability, message: `cannot exceed the number of targets (${targets.length})` });

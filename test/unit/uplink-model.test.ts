@@ -110,10 +110,18 @@ describe('uplink model', () => {
       assert.equal(families({ gateway: null, gateway6: '2001:db8:1::1', targets: ['2001:db8:113::1'] }), 'v6');
       assert.equal(families({ gateway: null, gateway6: 'fe80::1', targets: [] }), 'v6');
       assert.equal(families({ gateway: '192.0.2.1', gateway6: 'fe80::1', targets: [] }), 'v4+v6');
-      assert.equal(families({ gateway: '192.0.2.1', targets: ['2001:db8:113::1'] }), 'v4+v6', 'v6 targets: v6 (routed out of the interface)');
+      assert.equal(families({ gateway: '192.0.2.1', targets: ['2001:db8:113::1'] }), 'v4+v6', 'v6 targets: v6 (validation then asks for gateway6)');
       assert.equal(families({ gateway: null, targets: [] }), 'v4', 'point-to-point without any gateway (ppp0)');
       assert.equal(families({ gateway: null, targets: ['2001:db8:113::1'] }), 'v4+v6', 'ppp0 with IPv6 targets');
       assert.equal(families({ gateway: null, gateway6: 'fe80::1', targets: ['203.0.113.1'] }), 'v4+v6');
+    });
+
+    it('IPv6 targets on an uplink with an IPv4 gateway need gateway6 (only point-to-point routes without one)', () => {
+      assert.deepEqual(issuesOf(() => validateUplinks([{ name: 'a', iface: 'eth0', gateway: '192.0.2.1', targets: '203.0.113.1, 2001:db8:113::1' }])), [
+        'uplink "a" targets="2001:db8:113::1": is an IPv6 target, but the uplink has an IPv4 gateway and no IPv6 gateway: set gateway6 (only a point-to-point device needs none)',
+      ]);
+      const [ppp] = validateUplinks([{ name: 'fona', iface: 'ppp0', gateway: 'none', targets: '2001:db8:113::1' }]);
+      assert.deepEqual(ppp.targets, ['2001:db8:113::1']);
     });
 
     it('refuses bad IPv6 input with a sentence saying why', () => {
