@@ -96,6 +96,8 @@ export class RouteService {
   private readonly pins = new Map<string, PinRecord>();
   /** Interfaces of the uplinks we were given (activated or pinned): whose stray default routes are ours to remove. */
   private readonly ourIfaces = new Set<string>();
+  /** Families some uplink we were given carries: a family none of them carries is never read or touched. */
+  private readonly familiesInUse = new Set<Family>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(options: RouteServiceOptions) {
@@ -151,16 +153,25 @@ export class RouteService {
    * Points the main table's default route of each family the uplink carries at it, atomically (`replace`),
    * and only then removes the other family's default routes from our other uplinks' interfaces: after a
    * failover from a dual-stack uplink to an IPv4-only one, IPv6 must not keep flowing into the dead one.
-   * The active uplink's own routes of a family it does not carry (an IPv6 default learnt from RA) stay.
+   * The active uplink's own routes of a family it does not carry (an IPv6 default learnt from RA) stay, and so
+   * does a family none of our uplinks carries: with IPv4-only uplinks this is one command, as before IPv6.
    * Callers that want to report the replaced route call readDefault() first.
    */
   async activate(uplink: UplinkConfig): Promise<void> {
-    this.ourIfaces.add(uplink.iface);
-    const families = familiesOf(uplink);
-    for (const family of families) await this.change([family, 'route', 'replace', 'default', ...this.nexthop(uplink, family)]);
-    for (const family of ['-4', '-6'] as const) {
+    const families = this.remember(uplink);
+    // Both families at once: a dual-stack switch takes no longer than an IPv4 one.
+    await Promise.all(families.map((family) => this.change([family, 'route', 'replace', 'default', ...this.nexthop(uplink, family)])));
+    for (const family of this.familiesInUse) {
       if (!families.includes(family)) await this.removeDefaults(family, uplink.iface);
     }
+  }
+
+  /** Notes the uplink's interface and families as ours; returns its families. */
+  private remember(uplink: UplinkConfig): Family[] {
+    const families = familiesOf(uplink);
+    this.ourIfaces.add(uplink.iface);
+    for (const family of families) this.familiesInUse.add(family);
+    return families;
   }
 
   /** Removes the main table's default routes of `family` that leave by one of our interfaces other than `except`. */
@@ -249,10 +260,10 @@ export class RouteService {
     const record: PinRecord = { table, owners: new Set([...(old?.owners ?? []), owner]), rules: [], hostRoutes: [] };
     // Claim the table before the first await so a concurrent pin of another interface cannot take it.
     this.pins.set(uplink.iface, { ...record, rules: old?.rules ?? [], hostRoutes: old?.hostRoutes ?? [] });
-    this.ourIfaces.add(uplink.iface);
+    const families = this.remember(uplink);
     if (mode === 'policy') {
       const t = String(table);
-      for (const family of familiesOf(uplink)) {
+      for (const family of families) {
         await this.change([family, 'route', 'replace', 'default', ...this.nexthop(uplink, family), 'table', t]);
         record.rules.push({ family, args: ['oif', uplink.iface, 'lookup', t, 'priority', t] });
         for (const addr of await this.addressesOf(uplink.iface, family)) {
