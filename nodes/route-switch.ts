@@ -4,7 +4,7 @@
  * `{iface, gateway}` object or the name of an uplink config node). With dry run it only logs the command.
  * The behaviour lives in RouteSwitchController (route-switch/controller.ts).
  */
-import { ExecaRunner } from '../lib/process/runner';
+import { ProcessRunner } from '../lib/process/runner';
 import { RouteService } from '../lib/routes/route-service';
 import { RouteSwitchController, RouteSwitchDef, sysfsLinkType } from './route-switch/controller';
 import { runController } from './shared/controller';
@@ -25,7 +25,7 @@ export = function register(RED: NodeAPI): void {
         return ids;
       },
       // Its own service (it holds no pins): dry-run lines are logged by this node.
-      routes: new RouteService({ runner: new ExecaRunner(), logger: nodeLogger(this), dryRun: def.dryRun === true }),
+      routes: new RouteService({ runner: new ProcessRunner(), logger: nodeLogger(this), dryRun: def.dryRun === true }),
       linkType: (iface) => sysfsLinkType(iface),
     });
     runController(this, controller);

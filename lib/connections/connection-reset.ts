@@ -268,7 +268,7 @@ export class ConnectionReset {
   private async exec(command: string, args: readonly string[]): Promise<ToolOutcome> {
     try {
       const r = await this.runner.run(command, args, { reject: false, timeoutMs: this.timeoutMs });
-      // ExecaRunner reports a spawn failure as exit -1 with execa's message, which names the errno.
+      // ProcessRunner reports a spawn failure as exit -1 with Node's message, which names the errno.
       const absent = r.exitCode === 127 || (r.exitCode === -1 && /\bENOENT\b/.test(r.stderr));
       return { ...r, absent };
     } catch (e) {

@@ -13,7 +13,8 @@
 import type { LinkState } from '../linkwatch/link-watch';
 import { ProbeResult, allDown } from '../probes/probe';
 import { uplinkFamilies, type UplinkConfig } from '../uplink/model';
-import { FailoverEvent, SetupReason, UplinkHealth } from './events';
+import { FailoverEvent, Reachability, SetupReason, UplinkHealth } from './events';
+import { Quality, WindowSample, figures, judge, sampleOf, slide } from './quality';
 
 // ---- routes --------------------------------------------------------------------------------------
 
@@ -51,7 +52,11 @@ export interface DecisionSettings {
 
 export interface UplinkState {
   readonly config: UplinkConfig;
-  health: UplinkHealth;
+  /** Whether its targets answer (after hysteresis); how well is `quality`. */
+  health: Reachability;
+  /** Judged over `window` while it answers; reset when it stops answering. */
+  quality: Quality;
+  window: WindowSample[];
   goodStreak: number;
   badStreak: number;
   link: LinkState;
@@ -149,6 +154,8 @@ export function initialState(uplinks: readonly UplinkConfig[], links: readonly L
     uplinks: uplinks.map((config, index) => ({
       config,
       health: config.targets.length === 0 ? 'down' : 'unknown',
+      quality: 'good',
+      window: [],
       goodStreak: 0,
       badStreak: 0,
       link: links[index],
@@ -176,10 +183,25 @@ export function initialState(uplinks: readonly UplinkConfig[], links: readonly L
   };
 }
 
-/** Can carry traffic now: its link is up and (when it has targets) its probes say so. */
-export function usable(u: UplinkState): boolean {
+/** Its link is up and (when it has targets) its probes answer. */
+export function reachable(u: UplinkState): boolean {
   if (!u.link.up) return false;
   return u.config.targets.length === 0 || u.health === 'up';
+}
+
+/** Set to hand its traffic on: degraded, with onDegraded=failover. It stays a last resort. */
+function avoided(u: UplinkState): boolean {
+  return u.quality === 'degraded' && u.config.quality.onDegraded === 'failover';
+}
+
+/** Should carry traffic if it comes first: reachable and not avoided for its quality. */
+export function usable(u: UplinkState): boolean {
+  return reachable(u) && !avoided(u);
+}
+
+/** The health users see: `degraded` is an answering uplink over a quality threshold. */
+export function reportedHealth(u: UplinkState): UplinkHealth {
+  return u.health === 'up' && u.quality === 'degraded' ? 'degraded' : u.health;
 }
 
 // ---- inputs and effects --------------------------------------------------------------------------
@@ -489,7 +511,7 @@ class Step {
       this.beginSwitch(best, active, this.kindOfMove(best), true);
       return;
     }
-    if (!usable(active) || !s.settings.keepsKernelRoute) return this.finishStop();
+    if (!reachable(active) || !s.settings.keepsKernelRoute) return this.finishStop();
     s.phase = { name: 'stopping', step: 'reading' };
     this.effects.push({ type: 'readRoute', purpose: 'stop' });
   }
@@ -610,7 +632,7 @@ class Step {
    */
   private beginSetup(target: UplinkState): void {
     const from = this.active;
-    if (from && from !== target && !usable(from)) this.teardown(from);
+    if (from && from !== target && !reachable(from)) this.teardown(from);
     // An uplink set up ahead of need is not set up twice; its wait counts from its own setup.
     const early = this.dropPrepared(target);
     if (!early) this.setup(target);
@@ -720,6 +742,8 @@ class Step {
   private applyRound(u: UplinkState, result: ProbeResult): void {
     u.lastResult = result;
     const { probe } = u.config;
+    // A cut seen by the prober (a run of losses across all targets) is down now, not after `down` rounds.
+    const cut = result.cut === true && !result.ok;
     if (result.ok) {
       u.goodStreak++;
       u.badStreak = 0;
@@ -731,11 +755,14 @@ class Step {
     if (u.health === 'unknown') {
       // First round decides, so start-up does not wait for a whole hysteresis window.
       u.health = result.ok ? 'up' : 'down';
-    } else if (u.health === 'up' && u.badStreak >= probe.down) {
+    } else if (u.health === 'up' && (u.badStreak >= probe.down || cut)) {
       u.health = 'down';
+      u.badStreak = Math.max(u.badStreak, probe.down);
     } else if (u.health === 'down' && u.goodStreak >= probe.up && u.link.up) {
       u.health = 'up';
     }
+    const qualityBefore = u.quality;
+    const judged = this.judgeQuality(u, result);
     this.emit({
       ...this.base(u),
       type: 'available',
@@ -744,16 +771,42 @@ class Step {
       rtt: result.rtt,
       loss: result.loss,
       ok: result.ok,
-      health: u.health,
+      health: reportedHealth(u),
+      window: figures(u.window, u.config.quality),
     });
     // After a round the verdict is always up or down.
     const after = u.health;
     if (before !== after) this.emit({ ...this.base(u), type: 'health', health: after, cause: 'probe' });
+    else if (u.quality !== qualityBefore) {
+      this.emit({
+        ...this.base(u),
+        type: 'health',
+        health: after === 'up' && u.quality === 'degraded' ? 'degraded' : after,
+        cause: judged ?? 'quality',
+        window: figures(u.window, u.config.quality),
+      });
+    }
     if (u.config.name === this.state.active && !this.state.paused) {
       if (!result.ok && u.health === 'up') this.prepareNext();
       else if (result.ok) this.holdThenRelease();
     }
     this.evaluate();
+  }
+
+  /**
+   * Slides the quality window over the round and judges it; returns what made the uplink degraded, if that
+   * happened now. Only an answering uplink has a quality: one that stops answering starts afresh when back.
+   */
+  private judgeQuality(u: UplinkState, result: ProbeResult): 'latency' | 'loss' | null {
+    if (u.health !== 'up') {
+      u.window = [];
+      u.quality = 'good';
+      return null;
+    }
+    u.window = slide(u.window, sampleOf(result, this.now), u.config.quality);
+    const verdict = judge(u.quality, u.window, u.config.quality);
+    u.quality = verdict.quality;
+    return verdict.cause;
   }
 
   // ---- links -------------------------------------------------------------------------------------
@@ -771,7 +824,7 @@ class Step {
       this.effects.push({ type: 'pin', uplink: u.config.name, reason: reactivate ? 'relinkActive' : 'relink' });
     }
     if (u.config.targets.length === 0) {
-      const health: UplinkHealth = state.up ? 'up' : 'down';
+      const health: Reachability = state.up ? 'up' : 'down';
       if (health !== u.health) {
         u.health = health;
         this.emit({ ...this.base(u), type: 'health', health, cause: 'link' });
@@ -824,7 +877,8 @@ class Step {
       // An uplink being set up stays the candidate while its interface appears but is not up yet.
       if (!candidate && (this.dormant(u) || this.isPending(u) || this.preparedOf(u))) candidate = u;
     }
-    return { chosen: null, candidate };
+    // Nothing better: a degraded uplink still beats none.
+    return { chosen: this.state.uplinks.find(reachable) ?? null, candidate };
   }
 
   private kindOfMove(target: UplinkState): SwitchKind {
@@ -1016,7 +1070,7 @@ class Step {
     if (s.routeCheck?.step !== 'reading') return;
     const active = this.active;
     // A switch, a setup or a dead active uplink is the engine's own business; pause leaves routes to the admin.
-    if (found === undefined || !this.running || !active || s.switching || s.paused || !usable(active) || this.isPending(active) || routeIsOn(found, active.config)) {
+    if (found === undefined || !this.running || !active || s.switching || s.paused || !reachable(active) || this.isPending(active) || routeIsOn(found, active.config)) {
       this.routeCheckDone();
       return;
     }

@@ -22,8 +22,10 @@ import {
   initialState,
   timerKey,
   usable,
+  reportedHealth,
 } from './decide';
 import { FailoverEvent, UplinkHealth } from './events';
+import { WindowFigures, figures } from './quality';
 import { errorMessage } from '../errors';
 import { LinkSource, LinkState } from '../linkwatch/link-watch';
 import { Logger, silentLogger } from '../log/logger';
@@ -76,6 +78,8 @@ export interface UplinkStatus {
   active: boolean;
   usable: boolean;
   lastResult: ProbeResult | null;
+  /** Loss and latency over the quality window. */
+  window: WindowFigures;
 }
 
 export interface EngineStatus {
@@ -171,11 +175,12 @@ export class FailoverEngine {
       uplinks: s.uplinks.map((u) => ({
         name: u.config.name,
         iface: u.config.iface,
-        health: u.health,
+        health: reportedHealth(u),
         link: u.link.up ? 'up' : u.link.exists ? 'down' : 'absent',
         active: u.config.name === s.active,
         usable: usable(u),
         lastResult: u.lastResult,
+        window: figures(u.window, u.config.quality),
       })),
     };
   }

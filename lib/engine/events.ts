@@ -2,6 +2,8 @@
  * The events the engine emits, as plain data. The lifecycle names and their order are the original
  * service's (onSetup, onTearDown, onConnectionFailed, onConnectionRestored, onConnected, onAvailable).
  */
+import type { QualityCause, WindowFigures } from './quality';
+
 export type LifecycleEventType = 'setup' | 'teardown' | 'connectionFailed' | 'connectionRestored' | 'connected';
 
 interface UplinkEventBase {
@@ -31,8 +33,14 @@ export type FailoverEvent =
       loss: number;
       ok: boolean;
       health: UplinkHealth;
+      /** Loss and latency over the quality window (the figures the degraded state is judged on). */
+      window: WindowFigures;
     })
-  | (UplinkEventBase & { type: 'health'; health: 'up' | 'down'; cause: 'probe' | 'link' })
+  /**
+   * Health changes: `probe`/`link` for reachability; `latency`/`loss` when a quality threshold made it
+   * degraded, `quality` when the window is back under the low thresholds (or stays degraded for the other figure).
+   */
+  | (UplinkEventBase & { type: 'health'; health: 'up' | 'down' | 'degraded'; cause: 'probe' | 'link' | QualityCause | 'quality'; window?: WindowFigures })
   | (UplinkEventBase & { type: 'waiting'; timeoutMs: number })
   | (UplinkEventBase & { type: 'setupFailed'; waitedMs: number })
   | (UplinkEventBase & { type: 'switchFailed'; error: string })
@@ -42,7 +50,10 @@ export type FailoverEvent =
 
 export type SetupReason = 'early' | 'standby' | 'released';
 
-export type UplinkHealth = 'unknown' | 'up' | 'down';
+/** Whether an uplink's targets answer (after the up/down hysteresis). */
+export type Reachability = 'unknown' | 'up' | 'down';
+/** What users see: an answering uplink over a quality threshold is `degraded`. */
+export type UplinkHealth = Reachability | 'degraded';
 
 export type FailoverEventType = FailoverEvent['type'];
 

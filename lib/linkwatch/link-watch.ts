@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { execa, ResultPromise } from 'execa';
 import { Logger, silentLogger } from '../log/logger';
+import { LiveChild } from '../process/spawn';
 
 export interface LinkState {
   iface: string;
@@ -99,7 +99,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
   private readonly settleMs: number;
   private readonly settleTimers = new Map<string, NodeJS.Timeout>();
   private readonly monitorCommand: [string, ...string[]];
-  private monitor: ResultPromise | undefined;
+  private monitor: LiveChild | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -141,10 +141,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     this.restartTimer = undefined;
     const monitor = this.monitor;
     this.monitor = undefined;
-    if (monitor) {
-      monitor.kill('SIGTERM');
-      await monitor.catch(() => undefined);
-    }
+    if (monitor) await monitor.stop();
   }
 
   /** Re-reads every watched interface; emits 'change' for those that differ. */
@@ -176,13 +173,10 @@ export class LinkWatch extends EventEmitter implements LinkSource {
 
   private startMonitor(): void {
     const [cmd, ...args] = this.monitorCommand;
-    const child = execa(cmd, args, {
-      reject: false,
-      buffer: false,
-      stdin: 'ignore',
+    const child = new LiveChild(cmd, args, {
       stderr: 'ignore',
       // The mark lets the next start find this monitor if we are killed without a chance to end it.
-      env: { LC_ALL: 'C', [MONITOR_MARK]: ownMark() },
+      env: { [MONITOR_MARK]: ownMark() },
     });
     this.monitor = child;
     if (child.stdout) {
@@ -199,7 +193,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
         }
       });
     }
-    void child.then((result) => {
+    void child.exited.then((result) => {
       if (this.stopped || this.monitor !== child) return;
       // The monitor died on its own: keep watching by polling, and restart it after a pause. A signal to the
       // whole process group (systemd's stop, `timeout`) reaches the monitor first: our own stop follows within
@@ -207,7 +201,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
       this.restartTimer = setTimeout(() => {
         this.restartTimer = undefined;
         if (this.stopped) return;
-        this.logger.warn(`link monitor exited (${result.exitCode ?? result.signal ?? 'unknown'}); restarted`);
+        this.logger.warn(`link monitor exited (${result.code ?? result.signal ?? result.spawnError ?? 'unknown'}); restarted`);
         this.startMonitor();
       }, 1000);
     });

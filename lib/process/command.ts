@@ -6,8 +6,10 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { execa, ResultPromise } from 'execa';
 import { Clock, systemClock } from '../engine/clock';
+import { LiveChild, runToEnd, type ChildExit } from './spawn';
+
+export type { ChildExit } from './spawn';
 
 export interface CommandOutcome {
   argv: string[];
@@ -31,41 +33,19 @@ export interface CommandOptions {
   signal?: AbortSignal;
 }
 
-/** Spawn errors are reported by execa as an error code on the result. */
-interface SpawnFailure {
-  code?: unknown;
-  isCanceled?: boolean;
-  timedOut?: boolean;
-}
-
 /** Runs a command to its end; never throws for the command's own failure (the outcome says what happened). */
 export async function runCommand(command: string, args: readonly string[], options: CommandOptions = {}): Promise<CommandOutcome> {
-  const argv = [command, ...args];
-  if (options.signal?.aborted) {
-    return { argv, exitCode: null, signal: null, stdout: '', stderr: '', spawnError: null, timedOut: false, canceled: true, ok: false };
-  }
-  const result = await execa(command, args, {
-    reject: false,
-    timeout: options.timeoutMs ?? 10_000,
-    cancelSignal: options.signal,
-    forceKillAfterDelay: 2000,
-    env: { LC_ALL: 'C' },
-    stdin: 'ignore',
-  });
-  const failure = result as unknown as SpawnFailure;
-  const exitCode = typeof result.exitCode === 'number' ? result.exitCode : null;
-  const code = typeof failure.code === 'string' ? failure.code : null;
-  const spawnError = exitCode === null && result.signal === undefined && code !== null && !failure.isCanceled && !failure.timedOut ? code : null;
+  const result = await runToEnd(command, args, { timeoutMs: options.timeoutMs ?? 10_000, signal: options.signal, killGraceMs: 2000 });
   return {
-    argv,
-    exitCode,
-    signal: result.signal ?? null,
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-    spawnError,
-    timedOut: result.timedOut === true,
-    canceled: failure.isCanceled === true,
-    ok: exitCode === 0,
+    argv: [command, ...args],
+    exitCode: result.exitCode,
+    signal: result.signal,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    spawnError: result.spawnError?.code ?? null,
+    timedOut: result.timedOut,
+    canceled: result.canceled,
+    ok: result.exitCode === 0 && !result.timedOut && !result.canceled,
   };
 }
 
@@ -101,13 +81,6 @@ export async function findOnPath(name: string, path = process.env.PATH ?? ''): P
   return null;
 }
 
-export interface ChildExit {
-  code: number | null;
-  signal: string | null;
-  /** The child never started ('ENOENT', 'EACCES', ...). */
-  spawnError: string | null;
-}
-
 const OUTPUT_TAIL = 4096;
 
 /**
@@ -117,20 +90,12 @@ const OUTPUT_TAIL = 4096;
 export class ManagedChild {
   readonly argv: string[];
   readonly exited: Promise<ChildExit>;
-  private readonly child: ResultPromise;
+  private readonly child: LiveChild;
   private tail = '';
-  private exit: ChildExit | undefined;
 
   constructor(command: string, args: readonly string[], options: { onLine?: (line: string) => void } = {}) {
     this.argv = [command, ...args];
-    this.child = execa(command, args, {
-      reject: false,
-      buffer: false,
-      stdin: 'ignore',
-      env: { LC_ALL: 'C' },
-      // Never left behind when this process exits, even without a clean stop.
-      cleanup: true,
-    });
+    this.child = new LiveChild(command, args);
     let partial = '';
     const take = (chunk: Buffer | string): void => {
       const text = String(chunk);
@@ -143,14 +108,7 @@ export class ManagedChild {
     };
     this.child.stdout?.on('data', take);
     this.child.stderr?.on('data', take);
-    this.exited = this.child.then((result) => {
-      const failure = result as unknown as SpawnFailure;
-      const code = typeof result.exitCode === 'number' ? result.exitCode : null;
-      const signal = result.signal ?? null;
-      const spawnError = code === null && signal === null && typeof failure.code === 'string' ? failure.code : null;
-      this.exit = { code, signal, spawnError };
-      return this.exit;
-    });
+    this.exited = this.child.exited;
   }
 
   get pid(): number | undefined {
@@ -158,7 +116,7 @@ export class ManagedChild {
   }
 
   get running(): boolean {
-    return this.exit === undefined;
+    return this.child.running;
   }
 
   /** The last few KiB the child printed (stdout and stderr). */
@@ -167,19 +125,8 @@ export class ManagedChild {
   }
 
   /** SIGTERM (or `signal`), SIGKILL after `graceMs`; resolves once the child is reaped. */
-  async stop(graceMs = 5000, signal: NodeJS.Signals = 'SIGTERM'): Promise<ChildExit> {
-    if (this.exit) return this.exit;
-    this.child.kill(signal);
-    let timer: NodeJS.Timeout | undefined;
-    const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.child.kill('SIGKILL');
-        resolve();
-      }, graceMs);
-    });
-    await Promise.race([this.exited, killed]);
-    clearTimeout(timer);
-    return this.exited;
+  stop(graceMs = 5000, signal: NodeJS.Signals = 'SIGTERM'): Promise<ChildExit> {
+    return this.child.stop(graceMs, signal);
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * The one way the core runs programs: an argument array, never a shell string, with a timeout.
  */
-import { execa } from 'execa';
 import { CommandError } from '../errors';
+import { runToEnd } from './spawn';
 
 export interface CommandResult {
   stdout: string;
@@ -25,23 +25,24 @@ export interface CommandRunner {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
-/** Runs commands with execa: no shell, C locale so output parses the same everywhere. */
-export class ExecaRunner implements CommandRunner {
+/**
+ * Runs programs as child processes: no shell, C locale so output parses the same everywhere. A timed-out command
+ * gets SIGTERM, then SIGKILL 5 s later. A command that could not be started ends with exit code -1 and a stderr
+ * that names the errno ("... could not be started: spawn conntrack ENOENT").
+ */
+export class ProcessRunner implements CommandRunner {
   async run(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const result = await execa(command, args, {
-      reject: false,
-      timeout: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      env: { LC_ALL: 'C' },
-      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-    });
-    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
-    const stdout = String(result.stdout ?? '');
-    const stderr = result.timedOut
-      ? `timed out after ${options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS} ms`
-      : String(result.stderr ?? '') || (result.failed && exitCode === -1 ? (result.shortMessage ?? '') : '');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const result = await runToEnd(command, args, { timeoutMs, input: options.input });
+    const exitCode = result.exitCode ?? -1;
+    const argv = [command, ...args].join(' ');
+    let stderr = result.stderr;
+    if (result.timedOut) stderr = `timed out after ${timeoutMs} ms`;
+    else if (result.spawnError) stderr = `${argv} could not be started: ${result.spawnError.message}`;
+    else if (stderr === '' && result.exitCode === null) stderr = `${argv} was killed by ${result.signal ?? 'a signal'}`;
     if (exitCode !== 0 && options.reject !== false) {
       throw new CommandError([command, ...args], exitCode === -1 ? undefined : exitCode, stderr);
     }
-    return { stdout, stderr, exitCode };
+    return { stdout: result.stdout, stderr, exitCode };
   }
 }

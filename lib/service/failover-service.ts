@@ -7,9 +7,10 @@ import { ConnectionReset } from '../connections/connection-reset';
 import { DnsManager } from '../dns/dns-manager';
 import { FailoverEngine } from '../engine/engine';
 import { FailoverEvent } from '../engine/events';
+import { describeWindow } from '../engine/quality';
 import { reapOrphanedMonitors } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
-import { CommandRunner, ExecaRunner } from '../process/runner';
+import { CommandRunner, ProcessRunner } from '../process/runner';
 import { Probe } from '../probes/probe';
 import { ServiceProperties } from '../properties/ifacefailover-properties';
 import { RouteService } from '../routes/route-service';
@@ -44,7 +45,7 @@ export class FailoverService {
     options: FailoverServiceOptions,
   ) {
     this.logger = options.logger;
-    const runner = options.runner ?? new ExecaRunner();
+    const runner = options.runner ?? new ProcessRunner();
     this.routes = new RouteService({ runner, logger: this.logger, pinMode: properties.pinMode, dryRun: options.dryRun });
     const logger = this.logger;
     const own = this.routes.forOwner('service');
@@ -117,7 +118,8 @@ export class FailoverService {
         this.logger.error(`Could not move the default route to ${event.uplink}: ${event.error}`);
         break;
       case 'health':
-        this.logger.debug(`${event.uplink} is ${event.health} (${event.cause})`);
+        if (event.window && (event.health === 'degraded' || event.cause === 'quality')) this.logger.warn(`${event.uplink} is ${event.health} (${event.cause}): ${describeWindow(event.window)}`);
+        else this.logger.debug(`${event.uplink} is ${event.health} (${event.cause})`);
         break;
       case 'routeChanged':
         if (event.restored) this.logger.warn(`The default route was changed behind our back (found: ${event.found ?? 'none'}); put back: ${event.expected}`);
@@ -140,3 +142,4 @@ export class FailoverService {
     }
   }
 }
+

@@ -32,6 +32,27 @@ export interface ProbeSettings {
   reliability: number;
 }
 
+/** What a degraded uplink (answering, but over a quality threshold) does: keeps traffic, or hands it on. */
+export type DegradedAction = 'stay' | 'failover';
+export const DEGRADED_ACTIONS: readonly DegradedAction[] = ['stay', 'failover'];
+
+/**
+ * Quality thresholds over a sliding window of rounds, with hysteresis (dpinger's high/low alarms):
+ * degraded at or above a high threshold, good again at or below every low one. 0 turns a figure off.
+ */
+export interface QualitySettings {
+  /** Seconds of rounds the loss and latency figures are taken over. */
+  window: number;
+  /** Mean round-trip time (ms) at which the uplink is degraded, and at or below which it is good again. */
+  latencyHigh: number;
+  latencyLow: number;
+  /** Percent of echoes lost at which the uplink is degraded, and at or below which it is good again. */
+  lossHigh: number;
+  lossLow: number;
+  /** Whether a degraded uplink hands traffic to the next usable one (it stays a last resort). */
+  onDegraded: DegradedAction;
+}
+
 export interface UplinkConfig {
   /** Name used in logs and events, e.g. "primary" or "fona". */
   name: string;
@@ -52,6 +73,7 @@ export interface UplinkConfig {
   dns: string[];
   /** When an uplink that needs setup is brought up (default on-failure). */
   prepare: PrepareMode;
+  quality: QualitySettings;
 }
 
 export interface UplinkInput {
@@ -65,6 +87,7 @@ export interface UplinkInput {
   pinMode?: unknown;
   dns?: unknown;
   prepare?: unknown;
+  quality?: Partial<Record<keyof QualitySettings, unknown>>;
 }
 
 export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
@@ -77,6 +100,16 @@ export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
 });
 
 export const DEFAULT_SETUP_TIMEOUT = 60;
+
+/** pfSense's gateway defaults (latency 500/200 ms, loss 20/10 %) over a shorter window; reported, not acted on. */
+export const DEFAULT_QUALITY: Readonly<QualitySettings> = Object.freeze({
+  window: 10,
+  latencyHigh: 500,
+  latencyLow: 200,
+  lossHigh: 20,
+  lossLow: 10,
+  onDegraded: 'stay',
+});
 
 export { isValidInterfaceName } from '../settings/check';
 
@@ -130,6 +163,12 @@ export const UPLINK_RULES = {
   /** Most DNS servers one uplink may list. */
   dns: { kind: 'ip-list', max: 8, what: 'DNS servers' },
   prepare: { kind: 'enum', values: PREPARE_MODES },
+  qualityWindow: { kind: 'number', min: 1, max: 3600, integer: false },
+  latencyHigh: { kind: 'number', min: 0, max: 60000, integer: false },
+  latencyLow: { kind: 'number', min: 0, max: 60000, integer: false },
+  lossHigh: { kind: 'number', min: 0, max: 100, integer: false },
+  lossLow: { kind: 'number', min: 0, max: 100, integer: false },
+  onDegraded: { kind: 'enum', values: DEGRADED_ACTIONS },
 } satisfies Record<string, SettingRule>;
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
@@ -202,7 +241,30 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const pinMode = isBlank(input.pinMode) ? undefined : collect(issues, label, 'pinMode', input.pinMode, readSetting(R.pinMode, input.pinMode));
   const dns = collect(issues, label, 'dns', input.dns, readSetting(R.dns, input.dns)) ?? [];
   const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
-  return { name: name || label, iface, gateway, ...(gateway6 ? { gateway6 } : {}), targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare };
+  const quality = normaliseQuality(input.quality ?? {}, label, issues);
+  return { name: name || label, iface, gateway, ...(gateway6 ? { gateway6 } : {}), targets, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality };
+}
+
+/** The quality settings (blank: the default); a low threshold above its high one is refused. */
+function normaliseQuality(input: Partial<Record<keyof QualitySettings, unknown>>, label: string, issues: ConfigIssue[]): QualitySettings {
+  const R = UPLINK_RULES;
+  const D = DEFAULT_QUALITY;
+  const quality: QualitySettings = {
+    window: checkNumber(issues, label, 'qualityWindow', input.window, D.window, R.qualityWindow),
+    latencyHigh: checkNumber(issues, label, 'latencyHigh', input.latencyHigh, D.latencyHigh, R.latencyHigh),
+    latencyLow: checkNumber(issues, label, 'latencyLow', input.latencyLow, D.latencyLow, R.latencyLow),
+    lossHigh: checkNumber(issues, label, 'lossHigh', input.lossHigh, D.lossHigh, R.lossHigh),
+    lossLow: checkNumber(issues, label, 'lossLow', input.lossLow, D.lossLow, R.lossLow),
+    onDegraded: (isBlank(input.onDegraded) ? undefined : collect(issues, label, 'onDegraded', input.onDegraded, readSetting(R.onDegraded, input.onDegraded))) ?? D.onDegraded,
+  };
+  for (const figure of ['latency', 'loss'] as const) {
+    const high = quality[`${figure}High`];
+    const low = quality[`${figure}Low`];
+    if (high > 0 && low > high) {
+      issues.push({ uplink: label, field: `${figure}Low`, value: low, message: `must not exceed ${figure}High (${high}), or the uplink could never be good again` });
+    }
+  }
+  return quality;
 }
 
 /** Validates an ordered list of uplinks (first is primary). Throws ConfigError listing every problem. */

@@ -7,8 +7,9 @@
 import { ConnectionReset } from '../../lib/connections/connection-reset';
 import { DnsManager, DnsMethod } from '../../lib/dns/dns-manager';
 import { EngineStatus, RouteActions } from '../../lib/engine/engine';
-import { ExecaRunner } from '../../lib/process/runner';
+import { ProcessRunner } from '../../lib/process/runner';
 import { FailoverEvent } from '../../lib/engine/events';
+import type { WindowFigures } from '../../lib/engine/quality';
 import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
 import { Logger } from '../../lib/log/logger';
 import { Probe } from '../../lib/probes/probe';
@@ -129,6 +130,8 @@ export interface EventPayload {
 /** Output 2 payload: one probe round of one uplink. */
 export interface AvailablePayload extends ProbeRoundPayload {
   health: string;
+  /** Loss and latency over the uplink's quality window. */
+  window: WindowFigures;
   active: string | null;
 }
 
@@ -151,6 +154,7 @@ export function availableMessage(event: AvailableEvent, active: string | null): 
     loss: event.loss,
     ok: event.ok,
     health: event.health,
+    window: event.window,
     active,
   };
   return { topic: 'available', payload };
@@ -224,7 +228,7 @@ export class FailoverController extends NodeController {
       }
     }
     const logger = nodeLogger(this.node);
-    const commands = new ExecaRunner();
+    const commands = new ProcessRunner();
     const runner = new FailoverRunner({
       connections: config.resetConnections ? new ConnectionReset({ runner: commands, logger, dryRun: config.dryRun }) : undefined,
       dns: config.dnsMethod === 'off' ? undefined : new DnsManager({ runner: commands, logger, dryRun: config.dryRun, method: config.dnsMethod }),
@@ -315,9 +319,10 @@ export class FailoverController extends NodeController {
       this.setBadge('inactive', this.t('status.paused', { uplink: active?.name ?? '-' }));
     } else if (pending) {
       this.setBadge('working', this.t('status.waiting', { uplink: pending.name, iface: pending.iface }));
-    } else if (active?.usable) {
+    } else if (active && (active.usable || active.health === 'degraded')) {
       const text = { uplink: active.name, iface: active.iface };
-      if (index === 0) this.setBadge('ok', this.t('status.active', text));
+      if (active.health === 'degraded') this.setBadge('warning', this.t('status.degraded', text));
+      else if (index === 0) this.setBadge('ok', this.t('status.active', text));
       else this.setBadge('warning', this.t('status.backup', text));
     } else if (active || this.noUplink) {
       this.setBadge('error', this.t('status.noUplink'));

@@ -4,7 +4,7 @@
  * It logs through the runtime's log (redLogger), not through whichever node happened to create it.
  */
 import { Logger } from '../../lib/log/logger';
-import { ExecaRunner } from '../../lib/process/runner';
+import { ProcessRunner } from '../../lib/process/runner';
 import { RouteService } from '../../lib/routes/route-service';
 
 const services = new Map<string, RouteService>();
@@ -14,7 +14,7 @@ export function sharedRouteService(options: { dryRun: boolean; tableBase?: numbe
   let service = services.get(key);
   if (!service) {
     const logger = options.logger;
-    service = new RouteService({ runner: new ExecaRunner(), logger, dryRun: options.dryRun, tableBase: options.tableBase });
+    service = new RouteService({ runner: new ProcessRunner(), logger, dryRun: options.dryRun, tableBase: options.tableBase });
     services.set(key, service);
     // A Node-RED that crashed left its rules and tables behind; sweep once, before the first pin (the
     // service runs its changes in order).

@@ -23,6 +23,14 @@ export interface UplinkNodeDef extends NodeDef {
   dns?: string;
   /** on-failure | early | standby (absent in flows from before the option: on-failure). */
   prepare?: string;
+  /** Quality window and thresholds (absent in flows from before them: the defaults). */
+  qualityWindow?: string | number;
+  latencyHigh?: string | number;
+  latencyLow?: string | number;
+  lossHigh?: string | number;
+  lossLow?: string | number;
+  /** stay | failover */
+  onDegraded?: string;
 }
 
 export interface UplinkNode extends Node {
@@ -55,6 +63,14 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
       pinMode: def.pinMode || undefined,
       dns: def.dns,
       prepare: def.prepare || undefined,
+      quality: {
+        window: blankToUndefined(def.qualityWindow),
+        latencyHigh: blankToUndefined(def.latencyHigh),
+        latencyLow: blankToUndefined(def.latencyLow),
+        lossHigh: blankToUndefined(def.lossHigh),
+        lossLow: blankToUndefined(def.lossLow),
+        onDegraded: def.onDegraded || undefined,
+      },
     },
   ]);
   return uplink;

@@ -23,7 +23,8 @@
  * rp_filter is loose (2) in the dut, ip_forward=1 in the routers.
  *
  * Faults are applied in the router namespaces (nftables table `inet iff`, forward hook: IPv4 and IPv6) or by
- * taking the router-side veth end down, so the dut sees exactly what a real device would see.
+ * taking the router-side veth end down, so the dut sees exactly what a real device would see. Latency (no
+ * netem/tc qdiscs on every kernel) is a userspace relay in the router: `latency()` below (IPv4 only).
  *
  * Cleanup: `destroy()` (idempotent). Labs that are still alive when the process exits, or gets SIGINT/SIGTERM,
  * are torn down by handlers registered here; `removeStaleLabs()` sweeps namespaces left by crashed runs.
@@ -118,6 +119,14 @@ export interface PingOptions {
 /** An address family, as `ip -4` / `ip -6`. */
 export type IpFamily = 4 | 6;
 
+/** Latency added by an uplink's router to what the dut sends through it (`latency()`). */
+export interface LatencyOptions {
+  /** Mean delay in ms (0 with jitter 0 removes the relay). */
+  delayMs: number;
+  /** Each packet is held delayMs ± up to jitterMs (uniform, never below 0); default 0. */
+  jitterMs?: number;
+}
+
 export interface PingResult {
   transmitted: number;
   received: number;
@@ -208,6 +217,22 @@ const UPLINKS = {
 } as const satisfies Record<UplinkId, { router: NsRole; routerIf: string }>;
 
 const NFT_TABLE = 'iff';
+
+/**
+ * The latency relay in a router namespace: a socat TUN device `lat0` whose packets go one UDP datagram each to
+ * the relay script on the namespace's own loopback and come back after the delay; the policy rule sends what
+ * the router receives from the dut into `lat0`, and what re-enters from `lat0` is forwarded by the main table.
+ */
+const RELAY = {
+  script: join(__dirname, 'latency-relay.js'),
+  tun: 'lat0',
+  /** Policy rule priority and routing table in the router namespace. */
+  table: 77,
+  relayPort: 5101,
+  socatPort: 5102,
+  /** Packets held at once; more are dropped (netem's default limit). */
+  maxQueue: 1000,
+} as const;
 const NETNS_ETC = '/etc/netns';
 const NS_NAME_RE = /^[A-Za-z0-9_.-]+$/;
 const OUR_NAME_RE = /^iff(\d+)-(\d+)-/;
@@ -569,6 +594,8 @@ interface FaultState {
   lossPct: number;
   /** pullCable('ppp0') took ppp0 down; restore('ppp0') dials again. */
   pppPulled: boolean;
+  /** latency() is on: the relay and its socat TUN in the router namespace. */
+  latency?: { relay: LabProcess; socat?: LabProcess; holdMs: number };
 }
 
 export class NetLab {
@@ -881,17 +908,27 @@ export class NetLab {
 
   /** Run `ping -n -q` (from the dut by default) and parse the summary. Never throws for lost packets. */
   async ping(opts: PingOptions): Promise<PingResult> {
-    const { target, dev, count = 1, intervalSec = 0.2, waitSec = 1, from = 'dut' } = opts;
-    const args = ['-n', '-q', '-c', String(count), '-i', String(intervalSec), '-W', String(waitSec)];
-    if (dev !== undefined) args.push('-I', dev);
-    args.push(target);
-    const timeoutMs = Math.ceil((count * intervalSec + waitSec + 5) * 1000);
-    const r = await this.exec(from, 'ping', args, { reject: false, timeoutMs });
+    const r = await this.runPing(opts, ['-q']);
     const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
     const transmitted = m ? Number(m[1]) : 0;
     const received = m ? Number(m[2]) : 0;
     const lossPct = transmitted > 0 ? (100 * (transmitted - received)) / transmitted : 100;
     return { transmitted, received, lossPct, exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
+  }
+
+  /** Round-trip times in ms of the echoes that were answered (`ping` without -q; options as ping()). */
+  async rtts(opts: PingOptions): Promise<number[]> {
+    const r = await this.runPing(opts, []);
+    return [...r.stdout.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  }
+
+  private runPing(opts: PingOptions, extra: string[]): Promise<ExecResult> {
+    const { target, dev, count = 1, intervalSec = 0.2, waitSec = 1, from = 'dut' } = opts;
+    const args = ['-n', ...extra, '-c', String(count), '-i', String(intervalSec), '-W', String(waitSec)];
+    if (dev !== undefined) args.push('-I', dev);
+    args.push(target);
+    const timeoutMs = Math.ceil((count * intervalSec + waitSec + 5) * 1000);
+    return this.exec(from, 'ping', args, { reject: false, timeoutMs });
   }
 
   // ───── faults ─────
@@ -924,12 +961,63 @@ export class NetLab {
     await this.applyNft(id);
   }
 
-  /** Undo every fault on the uplink: nft rules removed, link up again; ppp0 redialled if pullCable took it down. */
+  /**
+   * Hold every packet the uplink's router receives from the dut for delayMs ± jitterMs before forwarding it
+   * (the dut→internet direction, so an RTT through this uplink grows by delayMs); `{ delayMs: 0 }` removes it.
+   * A userspace relay (socat TUN + latency-relay.js) in the router namespace, at most 1000 packets held, no
+   * reordering guarantee with jitter (as netem). Changing the figures of a running relay drops nothing.
+   */
+  async latency(id: UplinkId, opts: LatencyOptions): Promise<void> {
+    const { delayMs, jitterMs = 0 } = opts;
+    for (const [name, v] of [
+      ['delayMs', delayMs],
+      ['jitterMs', jitterMs],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 60_000) throw new LabError(`${name} must be an integer 0..60000, got ${v}`);
+    }
+    const ns = this.routerNs(id);
+    const f = this.faults[id];
+    if (delayMs === 0 && jitterMs === 0) {
+      await this.removeLatency(id);
+      return;
+    }
+    if (f.latency?.relay.running && f.latency.socat?.running) {
+      f.latency.relay.stdin?.write(`${JSON.stringify({ delayMs, jitterMs })}\n`);
+      f.latency.holdMs = delayMs + jitterMs;
+      await f.latency.relay.waitFor(new RegExp(`set delay=${delayMs} jitter=${jitterMs}\n`), { stream: 'stdout', timeoutMs: 5000 });
+      return;
+    }
+    await this.removeLatency(id);
+    const { tun, table, relayPort, socatPort, maxQueue } = RELAY;
+    const relay = this.spawnInternal(ns, process.execPath, [RELAY.script, ...[relayPort, socatPort, delayMs, jitterMs, maxQueue].map(String)]);
+    f.latency = { relay, holdMs: delayMs + jitterMs };
+    try {
+      await relay.waitFor(/^ready$/m, { stream: 'stdout', timeoutMs: 10_000 });
+      const socat = this.spawnInternal(ns, 'socat', [`TUN,tun-name=${tun},iff-up,iff-no-pi`, `UDP-DATAGRAM:127.0.0.1:${relayPort},bind=127.0.0.1:${socatPort}`]);
+      f.latency.socat = socat;
+      await waitUntil(
+        async () => {
+          if (!socat.running) throw new LabError(`socat for ${tun} in ${ns} exited (${JSON.stringify(socat.exitStatus)})`, socat.output.stderr);
+          const s = await this.linkState(tun, ns);
+          return s.flags.includes('UP') && s.flags.includes('LOWER_UP');
+        },
+        5000,
+        `${tun} in ${ns}`,
+      );
+      await runIp(['-n', ns, '-batch', '-'], `route replace default dev ${tun} table ${table}\nrule add iif ${UPLINKS[id].routerIf} lookup ${table} priority ${table}\n`);
+    } catch (err) {
+      await this.removeLatency(id);
+      throw err;
+    }
+  }
+
+  /** Undo every fault on the uplink: nft rules and latency removed, link up again; ppp0 redialled if pullCable took it down. */
   async restore(id: UplinkId): Promise<void> {
     const f = this.faults[id];
     f.cut = false;
     f.lossPct = 0;
     await this.applyNft(id);
+    await this.removeLatency(id);
     if (id === 'ppp0') {
       if (f.pppPulled) {
         f.pppPulled = false;
@@ -1062,6 +1150,18 @@ export class NetLab {
     const ns = this.ns[UPLINKS[id].router];
     if (!ns) throw new LabError(`uplink ${id} is not part of this lab`);
     return ns;
+  }
+
+  /** Policy rule out first (new packets bypass the relay), then the relay sends what it holds, then the TUN goes. */
+  private async removeLatency(id: UplinkId): Promise<void> {
+    const f = this.faults[id];
+    const on = f.latency;
+    if (!on) return;
+    f.latency = undefined;
+    const ns = this.routerNs(id);
+    await execa('ip', ['-n', ns, '-force', '-batch', '-'], { input: `rule del priority ${RELAY.table}\nroute flush table ${RELAY.table}\n`, reject: false });
+    await on.relay.stop({ graceMs: on.holdMs + 1000 });
+    await on.socat?.stop({ graceMs: 1000 });
   }
 
   private async applyNft(id: UplinkId): Promise<void> {

@@ -37,6 +37,9 @@ interface UplinkSpec {
   setupTimeout?: number;
   dns?: string;
   prepare?: string;
+  latencyHigh?: number;
+  latencyLow?: number;
+  onDegraded?: string;
 }
 
 function uplink(spec: UplinkSpec): FlowItem {
@@ -234,10 +237,14 @@ describe('failover-controller', () => {
     // Output 2: one message per round, with exactly the contract's fields.
     const good = payloadOf(await rounds.waitFor('a round of the backup', (m) => payloadOf(m).uplink === 'backup'));
     const bad = payloadOf(await rounds.waitFor('a round of the primary', (m) => payloadOf(m).uplink === 'primary'));
-    for (const p of [good, bad]) assert.deepEqual(Object.keys(p).sort(), ['active', 'down', 'health', 'iface', 'loss', 'ok', 'rtt', 'up', 'uplink']);
+    for (const p of [good, bad]) assert.deepEqual(Object.keys(p).sort(), ['active', 'down', 'health', 'iface', 'loss', 'ok', 'rtt', 'up', 'uplink', 'window']);
     assert.ok(rounds.messages.every((m) => m.topic === 'available'));
     assert.deepEqual([good.ok, good.up, good.down, good.health, good.loss], [true, ['127.0.0.1'], [], 'up', 0]);
     assert.equal(typeof good.rtt, 'number');
+    // The quality window (default 10 s): the backup's echoes so far, none lost; the primary has none (it is down).
+    const goodWindow = good.window as { seconds: number; sent: number; loss: number | null; rtt: number | null };
+    assert.deepEqual([goodWindow.seconds, goodWindow.loss, goodWindow.sent > 0, typeof goodWindow.rtt], [10, 0, true, 'number']);
+    assert.deepEqual(bad.window, { seconds: 10, sent: 0, loss: null, rtt: null });
     assert.deepEqual([bad.ok, bad.up, bad.down, bad.health, bad.rtt, bad.iface], [false, [], ['127.0.0.1'], 'down', null, 'nosuch0']);
     await until(() => rounds.messages.filter((m) => payloadOf(m).uplink === 'backup').length >= 3, { what: 'several rounds (interval 0.2 s)', timeoutMs: 5000 });
 
@@ -366,6 +373,8 @@ describe('failover-controller', () => {
       ['an unknown DNS method', [uplink({ id: 'up1', name: 'primary', iface: 'lo' })], { dns: 'dnsmasq' }],
       ['an uplink with a bad DNS server', [uplink({ id: 'up1', name: 'primary', iface: 'lo', dns: '192.0.2.1,not-an-ip' })], {}],
       ['an uplink with an unknown bring-up mode', [uplink({ id: 'up1', name: 'primary', iface: 'lo', prepare: 'sometimes' })], {}],
+      ['an uplink whose low latency threshold exceeds its high one', [uplink({ id: 'up1', name: 'primary', iface: 'lo', latencyHigh: 300, latencyLow: 400 })], {}],
+      ['an uplink with an unknown action when degraded', [uplink({ id: 'up1', name: 'primary', iface: 'lo', onDegraded: 'panic' })], {}],
     ];
     for (const [what, uplinks, controller] of cases) {
       it(what, async () => {

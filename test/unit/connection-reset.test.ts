@@ -225,7 +225,7 @@ describe('ConnectionReset', () => {
   describe('conntrack', () => {
     for (const [how, absent] of [
       ['ENOENT thrown by the runner', () => enoent('conntrack')],
-      ['ENOENT reported by ExecaRunner (exit -1)', () => ({ exitCode: -1, stderr: 'Command failed with ENOENT: conntrack -D\nspawn conntrack ENOENT' })],
+      ['ENOENT reported by ProcessRunner (exit -1)', () => ({ exitCode: -1, stderr: 'conntrack -D could not be started: spawn conntrack ENOENT' })],
       ['exit 127 (command not found)', () => ({ exitCode: 127, stderr: 'conntrack: not found' })],
     ] as const) {
       it(`absent (${how}): a debug line, conntrack null, not tried again`, async () => {

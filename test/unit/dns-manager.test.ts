@@ -12,7 +12,7 @@ import { DnsManager, DnsManagerOptions, orderServers } from '../../lib/dns/dns-m
 import { learnServers, parseDhclientLeases, parseDhcpcdLease, parseNameserverLines, parseNetworkdLease, parseNmcliDns } from '../../lib/dns/dns-sources';
 import { buildResolvConf, parseMountPoints } from '../../lib/dns/resolv-conf';
 import { Logger } from '../../lib/log/logger';
-import { CommandRunner, ExecaRunner } from '../../lib/process/runner';
+import { CommandRunner, ProcessRunner } from '../../lib/process/runner';
 import { UplinkConfig } from '../../lib/uplink/model';
 import { tempDir } from '../fakes/fake-tools';
 import { uplinks } from '../support/fakes';
@@ -108,7 +108,7 @@ lease {
     mkdirSync(join(dir, 'leases'));
     writeFileSync(join(dir, 'leases', '7'), 'DNS=192.0.2.99\n');
     // The real runner and a dhcpcd that does not exist: "not installed" must mean "nothing learnt", not an error.
-    const runner = new ExecaRunner();
+    const runner = new ProcessRunner();
     const opts = { runner, pppResolvConf: ppp, dhclientLeaseDir: join(dir, 'dhcp'), networkdLeaseDir: join(dir, 'leases'), sysClassNet: join(dir, 'sys'), dhcpcdCommand: 'iff-no-such-dhcpcd', nmcliCommand: 'iff-no-such-nmcli' };
     assert.deepEqual(await learnServers('ppp0', opts), { servers: ['198.51.100.53', '198.51.100.54'], source: ppp });
     assert.deepEqual(await learnServers('eth0', opts), { servers: ['192.0.2.53'], source: join(dir, 'dhcp', 'dhclient.eth0.leases') });
@@ -129,7 +129,7 @@ lease {
   });
 
   it('the runner writes `input` to stdin (used for resolvconf -a)', async () => {
-    const r = await new ExecaRunner().run('cat', [], { input: 'nameserver 192.0.2.53\n' });
+    const r = await new ProcessRunner().run('cat', [], { input: 'nameserver 192.0.2.53\n' });
     assert.equal(r.stdout, 'nameserver 192.0.2.53');
   });
 });

@@ -937,6 +937,120 @@ table('stop', [
   },
 ]);
 
+// ---- quality: loss and latency over a window, with hysteresis --------------------------------------
+
+const quality = (onDegraded: 'stay' | 'failover') => ({ window: 10, latencyHigh: 500, latencyLow: 200, lossHigh: 20, lossLow: 10, onDegraded });
+const QPRIMARY = (onDegraded: 'stay' | 'failover'): UplinkInput => ({ ...PRIMARY, quality: quality(onDegraded) });
+/** A round in which each target sends `sent` echoes and loses `lost`, the replies taking `rtt` ms. */
+function measured(input: UplinkInput, rtt: number, sent = 1, lost = 0): ProbeResult {
+  const [config] = uplinks(input);
+  return summarise(
+    config,
+    config.targets.map((target) => ({ target, alive: lost < sent, rtt: lost < sent ? rtt : null, sent, lost })),
+  );
+}
+/** Earlier rounds in the window: `rtt` ms, each target 1 echo (lost ones from `lost`). */
+const samples = (rtt: number, n: number, targets = 2, lost = 0) =>
+  Array.from({ length: n }, (_, i) => ({ at: NOW - (n - i) * 1000, sent: targets, lost, rttSum: rtt * (targets - lost), replies: targets - lost }));
+const qualityMachine = (onDegraded: 'stay' | 'failover', patch: StatePatch) =>
+  machine([QPRIMARY(onDegraded), WLAN], {
+    active: 'primary',
+    ...patch,
+    uplinks: {
+      primary: { ...healthy('eth0'), engaged: true, probing: { startedAt: NOW }, ...patch.uplinks?.primary },
+      wlan: { ...healthy('wlan0'), ...patch.uplinks?.wlan },
+    },
+  });
+
+table('quality', [
+  {
+    name: 'latency at the high threshold with onDegraded=failover: degraded, and the backup takes the route',
+    state: qualityMachine('failover', { uplinks: { primary: { window: samples(600, 2) } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('failover'), 600) },
+    effects: ['emit available:primary good health=degraded', 'emit health:primary degraded (latency)', 'activate wlan (switch)', 'timer round:primary +1000'],
+    next: {
+      uplinks: { primary: { health: 'up', quality: 'degraded', lostAt: NOW } },
+      switching: { to: 'wlan', previous: 'primary', kind: 'failover', announceSetup: true, step: 'activating' },
+    },
+  },
+  {
+    name: 'latency at the high threshold with onDegraded=stay: degraded is reported, the route stays',
+    state: qualityMachine('stay', { uplinks: { primary: { window: samples(600, 2) } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('stay'), 600) },
+    effects: ['emit available:primary good health=degraded', 'emit health:primary degraded (latency)', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'degraded' } }, switching: null },
+  },
+  {
+    name: 'too few rounds in the window to judge: nothing changes yet',
+    state: qualityMachine('failover', { uplinks: { primary: { window: samples(600, 1) } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('failover'), 600) },
+    effects: ['emit available:primary good health=up', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'good' } } },
+  },
+  {
+    name: 'between the thresholds a degraded uplink stays degraded (hysteresis)',
+    state: qualityMachine('failover', { active: 'wlan', uplinks: { primary: { quality: 'degraded', window: samples(300, 5), engaged: false, lostAt: NOW - 5000 }, wlan: { engaged: true } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('failover'), 300) },
+    effects: ['emit available:primary good health=degraded', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'degraded' } }, switching: null },
+  },
+  {
+    name: 'at or below the low threshold it is good again and takes the route back',
+    state: qualityMachine('failover', {
+      active: 'wlan',
+      uplinks: { primary: { quality: 'degraded', window: [...samples(900, 3).map((x) => ({ ...x, at: NOW - 20_000 })), ...samples(150, 3)], engaged: false, lostAt: NOW - 5000 }, wlan: { engaged: true } },
+    }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('failover'), 150) },
+    effects: ['emit available:primary good health=up', 'emit health:primary up (quality)', 'activate primary (switch)', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'good', window: [...samples(150, 3), { at: NOW, sent: 2, lost: 0, rttSum: 300, replies: 2 }] } } },
+  },
+  {
+    name: '15 % loss under loss thresholds of 20/10 %: no change',
+    state: qualityMachine('failover', { uplinks: { primary: { window: samples(10, 9, 20, 3) } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured({ ...QPRIMARY('failover') }, 10, 10, 1) },
+    effects: ['emit available:primary good health=up', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'good' } }, switching: null },
+  },
+  {
+    name: 'loss at the high threshold: degraded for loss',
+    state: qualityMachine('stay', { uplinks: { primary: { window: samples(10, 4, 10, 3) } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('stay'), 10, 5, 1) },
+    effects: ['emit available:primary good health=degraded', 'emit health:primary degraded (loss)', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'degraded' } } },
+  },
+  {
+    name: 'every uplink degraded with onDegraded=failover: the degraded primary still carries traffic (last resort)',
+    state: qualityMachine('failover', { uplinks: { primary: { window: samples(600, 2) }, wlan: { health: 'down' } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('failover'), 600) },
+    effects: ['emit available:primary good health=degraded', 'emit health:primary degraded (latency)', 'timer round:primary +1000'],
+    next: { active: 'primary', switching: null },
+  },
+  {
+    name: 'an uplink that stops answering loses its window: its quality is judged afresh when it is back',
+    state: qualityMachine('stay', { uplinks: { primary: { quality: 'degraded', window: samples(600, 3), badStreak: 2 } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: bad(QPRIMARY('stay')) },
+    effects: ['emit available:primary bad health=down', 'emit health:primary down (probe)', 'activate wlan (switch)', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { health: 'down', quality: 'good', window: [] } } },
+  },
+]);
+
+table('cut', [
+  {
+    name: 'a round that reports a cut fails the active uplink at once, without waiting for `down` bad rounds',
+    state: primaryActive({ uplinks: { primary: { probing: { startedAt: NOW } } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: { ...bad(PRIMARY), cut: true } },
+    effects: ['emit available:primary bad health=down', 'emit health:primary down (probe)', 'activate wlan (switch)', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { health: 'down', badStreak: 3 } } },
+  },
+  {
+    name: 'a cut flag on a round in which targets answered is not a cut',
+    state: primaryActive({ uplinks: { primary: { probing: { startedAt: NOW } } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: { ...good(PRIMARY), cut: true } },
+    effects: ['emit available:primary good health=up', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { health: 'up' } } },
+  },
+]);
+
 test('decide: a failover told as inputs, one decision at a time', () => {
   let state = machine([PRIMARY, WLAN], { phase: { name: 'stopped' } });
   const steps: [EngineInput, string[]][] = [

@@ -20,6 +20,12 @@ const cases: [string, string, string, RegExp | null][] = [
   ['the shared runtime imports the service', 'lib/runtime/zz.ts', "import { FailoverService } from '../service/failover-service';\nexport const x = FailoverService;\n", /legacy properties service/],
   ['bin imports the lab', 'bin/zz.ts', "import { NetLab } from '../test/lab/netlab';\nexport const x = NetLab;\n", /bin\/ ships/],
   ['a node imports a test helper', 'nodes/zz.ts', "import { until } from '../test/support/wait';\nexport const x = until;\n", /the nodes ship/],
+  ['lib imports execa', 'lib/process/zz.ts', "import { execa } from 'execa';\nexport const x = execa;\n", /14 MB of RSS/],
+  ['the engine imports execa', 'lib/engine/zz.ts', "import { execa } from 'execa';\nexport const x = execa;\n", /14 MB of RSS/],
+  ['a node imports execa', 'nodes/shared/zz.ts', "import { execa } from 'execa';\nexport const x = execa;\n", /14 MB of RSS/],
+  ['bin imports execa', 'bin/zz.ts', "import { execaNode } from 'execa';\nexport const x = execaNode;\n", /14 MB of RSS/],
+  ['the demo imports execa', 'demo/zz.ts', "import { execa } from 'execa';\nexport const x = execa;\n", /14 MB of RSS/],
+  ['a test uses execa (allowed)', 'test/lab/zz.ts', "import { execa } from 'execa';\nexport const x = execa;\n", null],
   ['the service builds on the runtime (allowed)', 'lib/service/zz.ts', "import { FailoverRunner } from '../runtime/failover-runner';\nexport const x = FailoverRunner;\n", null],
   ['the demo uses the lab (allowed)', 'demo/zz.ts', "import { NetLab } from '../test/lab/netlab';\nexport const x = NetLab;\n", null],
 ];
