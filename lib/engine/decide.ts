@@ -12,7 +12,7 @@
  */
 import type { LinkState } from '../linkwatch/link-watch';
 import { ProbeResult, allDown } from '../probes/probe';
-import { probeCount, type UplinkConfig } from '../uplink/model';
+import { probeCount, uplinkFamilies, type UplinkConfig } from '../uplink/model';
 import { FailoverEvent, Reachability, SetupReason, UplinkHealth } from './events';
 import { Quality, WindowSample, figures, judge, sampleOf, slide } from './quality';
 import { roundIntervalMs } from './round-interval';
@@ -30,7 +30,13 @@ export function describeRoute(route: KernelRoute | null): string {
   return route.gateway ? `default via ${route.gateway} dev ${route.dev}` : `default dev ${route.dev}`;
 }
 
+/**
+ * Whether the kernel's (IPv4) default route is the uplink's. Route keeping reads IPv4 only: an uplink that
+ * carries no IPv4 has no route there to keep (its IPv6 default is set on each switch, not watched), so it
+ * counts as on; otherwise every route change would "restore" it and report someone else's change.
+ */
 export function routeIsOn(route: KernelRoute | null, uplink: UplinkConfig): boolean {
+  if (!uplinkFamilies(uplink).v4) return true;
   return route !== null && route.dev === uplink.iface && (uplink.gateway === null || route.gateway === uplink.gateway);
 }
 

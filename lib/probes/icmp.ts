@@ -1,6 +1,6 @@
 /**
  * ICMP echo probe on the system ping (iputils), through the `ping` package, bound to the uplink's
- * interface with `-I` so the kernel's oif rule sends it out that uplink.
+ * interface with `-I` so the kernel's oif rule sends it out that uplink. IPv4 and IPv6 targets alike.
  */
 import ping from 'ping';
 import { UplinkConfig } from '../uplink/model';
@@ -60,6 +60,9 @@ export class IcmpProbe implements Probe {
       numeric: true,
       timeout,
       min_reply: 1,
+      // Always `ping`: iputils ping takes the family from the literal, while v6 (the package's default for an
+      // IPv6 target) would spawn `ping6`, which current iputils no longer installs.
+      v6: false,
       extra: ['-I', iface],
     };
     return new Promise<number | null>((resolve) => {

@@ -25,17 +25,24 @@ export interface NumberRule extends RuleBase {
   note?: string;
 }
 
-/** IPv4 addresses, each once, as a comma-separated string or an array; blank is the empty list. */
+/**
+ * Addresses, each once, as a comma-separated string or an array; blank is the empty list.
+ * ipv4-list: IPv4 only; ip-list: IPv4 and IPv6 literals mixed (IPv6 kept in lower case).
+ */
 export interface AddressListRule extends RuleBase {
-  kind: 'ipv4-list';
+  kind: 'ipv4-list' | 'ip-list';
   max: number;
   /** What the message calls the entries, e.g. "targets". */
   what: string;
 }
 
-/** An IPv4 gateway, or none (blank, "none", 0.0.0.0) for a point-to-point device. */
+/**
+ * A gateway, or none. IPv4 (default): none is blank, "none" or 0.0.0.0 (a point-to-point device).
+ * IPv6: none is blank, "none" or "::"; a link-local address (fe80::1) is fine, the uplink's interface scopes it.
+ */
 export interface GatewayRule extends RuleBase {
   kind: 'gateway';
+  family?: 'ipv6';
 }
 
 /** A Linux interface name. */
@@ -107,6 +114,63 @@ export function isIPv4(text: string): boolean {
   return IPV4.test(text);
 }
 
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+/** Longest IPv6 text: eight groups of four, or six and an IPv4 tail (45 characters). */
+const MAX_IPV6_LENGTH = 45;
+
+function hexGroups(part: string): number[] | null {
+  if (part === '') return [];
+  const pieces = part.split(':');
+  const groups: number[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    if (!HEX_GROUP.test(pieces[i])) return null;
+    groups.push(parseInt(pieces[i], 16));
+  }
+  return groups;
+}
+
+/**
+ * The eight 16-bit groups of an IPv6 address in text form (RFC 4291 2.2: "::" at most once, an optional
+ * IPv4 tail), or null. No zone ("%eth0"): an uplink's interface is the zone of its link-local addresses.
+ */
+export function ipv6Groups(text: string): number[] | null {
+  if (text.length > MAX_IPV6_LENGTH) return null;
+  const lastColon = text.lastIndexOf(':');
+  if (lastColon < 0) return null;
+  let body = text;
+  const tail: number[] = [];
+  const last = text.slice(lastColon + 1);
+  if (last.indexOf('.') >= 0) {
+    if (!isIPv4(last)) return null;
+    const o = last.split('.');
+    tail.push(Number(o[0]) * 256 + Number(o[1]), Number(o[2]) * 256 + Number(o[3]));
+    body = text.slice(0, lastColon);
+    // "::1.2.3.4" and "1::1.2.3.4": the colon before the tail was the second of a "::".
+    if (body.charAt(body.length - 1) === ':') body += ':';
+  }
+  const double = body.indexOf('::');
+  let groups: number[] | null;
+  if (double < 0) {
+    groups = hexGroups(body);
+    if (!groups || groups.length + tail.length !== 8) return null;
+  } else {
+    if (body.indexOf('::', double + 1) >= 0) return null;
+    const left = hexGroups(body.slice(0, double));
+    const right = hexGroups(body.slice(double + 2));
+    if (!left || !right) return null;
+    const zeros = 8 - left.length - right.length - tail.length;
+    if (zeros < 1) return null;
+    groups = left;
+    for (let i = 0; i < zeros; i++) groups.push(0);
+    groups = groups.concat(right);
+  }
+  return groups.concat(tail);
+}
+
+export function isIPv6(text: string): boolean {
+  return ipv6Groups(text) !== null;
+}
+
 /** Linux: 1-15 bytes, not "." or "..", no "/", ":" or whitespace (dev_valid_name). */
 export function isValidInterfaceName(name: string): boolean {
   if (name.length < 1 || name.length > MAX_IFACE_LENGTH) return false;
@@ -151,24 +215,28 @@ function readNumber(rule: NumberRule, value: unknown): SettingRead<number> {
  * map, so a list of 100 000 costs one pass.
  */
 function readAddressList(rule: AddressListRule, value: unknown): SettingRead<string[]> {
+  const both = rule.kind === 'ip-list';
+  const noun = both ? 'IPv4 or IPv6 address' : 'IPv4 address';
   if (isBlank(value)) return { value: [], issues: [] };
   const list: unknown[] | undefined = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
-  if (!list) return fail('must be a list of IPv4 addresses');
+  if (!list) return fail('must be a list of ' + noun + 'es');
   if (list.length > rule.max) return fail('lists ' + list.length + ' addresses: at most ' + rule.max + ' ' + rule.what + ' per uplink');
   const addresses: string[] = [];
   const issues: SettingIssue[] = [];
-  // Keys are dotted quads only (checked first), so a plain object is a safe set.
+  // Keys are dotted quads or IPv6 groups in decimal ("6:" first), checked first: a plain object is a safe set.
   const seen: Record<string, boolean> = {};
   for (let i = 0; i < list.length; i++) {
     const raw = list[i];
     const t = trimmed(raw);
-    if (typeof t !== 'string' || !isIPv4(t)) {
-      issues.push({ message: 'is not an IPv4 address', entry: raw });
-    } else if (seen[t] === true) {
+    const v6 = both && typeof t === 'string' ? ipv6Groups(t) : null;
+    const key = typeof t === 'string' && isIPv4(t) ? t : v6 ? '6:' + v6.join(':') : undefined;
+    if (typeof t !== 'string' || key === undefined) {
+      issues.push({ message: 'is not an ' + noun, entry: raw });
+    } else if (seen[key] === true) {
       issues.push({ message: 'is listed twice', entry: raw });
     } else {
-      seen[t] = true;
-      addresses.push(t);
+      seen[key] = true;
+      addresses.push(v6 ? t.toLowerCase() : t);
     }
   }
   return { value: addresses, issues: issues };
@@ -253,10 +321,20 @@ function readNumberList(rule: NumberListRule, value: unknown): SettingRead<numbe
   return { value: numbers, issues: issues };
 }
 
-function readGateway(value: unknown): SettingRead<string | null> {
+function readGateway(rule: GatewayRule, value: unknown): SettingRead<string | null> {
   const t = trimmed(value);
+  if (rule.family === 'ipv6') {
+    if (isBlank(t) || t === 'none' || t === '::') return { value: null, issues: [] };
+    if (typeof t === 'string' && isIPv6(t)) return { value: t.toLowerCase(), issues: [] };
+    if (typeof t === 'string' && isIPv4(t)) return fail('is an IPv4 address: it belongs in the gateway, this is the IPv6 gateway');
+    if (typeof t === 'string' && t.indexOf('%') >= 0 && isIPv6(t.slice(0, t.indexOf('%')))) {
+      return fail('must not name a zone ("%..."): the uplink\'s interface is the zone of a link-local gateway');
+    }
+    return fail('must be an IPv6 address (a link-local one such as fe80::1 is fine), or none');
+  }
   if (isBlank(t) || t === 'none' || t === '0.0.0.0') return { value: null, issues: [] };
   if (typeof t === 'string' && isIPv4(t)) return { value: t, issues: [] };
+  if (typeof t === 'string' && isIPv6(t)) return fail('is an IPv6 address: it belongs in the IPv6 gateway (gateway6)');
   return fail('must be an IPv4 address, or none / 0.0.0.0 for a point-to-point device');
 }
 
@@ -295,9 +373,10 @@ export function readSetting(rule: SettingRule, value: unknown): SettingRead<unkn
     case 'number':
       return readNumber(rule, value);
     case 'ipv4-list':
+    case 'ip-list':
       return readAddressList(rule, value);
     case 'gateway':
-      return readGateway(value);
+      return readGateway(rule, value);
     case 'iface':
       return readIface(value);
     case 'enum':

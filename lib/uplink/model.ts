@@ -4,7 +4,7 @@
  */
 import { ConfigError, ConfigIssue } from '../errors';
 import type { CheckSpec } from '../probes/check-spec';
-import { AddressListRule, CheckListRule, isBlank, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
+import { AddressListRule, CheckListRule, isBlank, isIPv6, NumberRule, readSetting, SettingRead, SettingRule } from '../settings/check';
 
 export type PinMode = 'policy' | 'host-route';
 export const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
@@ -86,7 +86,9 @@ export interface UplinkConfig {
   iface: string;
   /** IPv4 gateway, or null for a point-to-point device (ppp0) that needs none. */
   gateway: string | null;
-  /** IPv4 addresses probed through this uplink. Empty (and no checks): trusted while the interface is up. */
+  /** IPv6 gateway (link-local such as fe80::1 is fine); absent: none (see uplinkFamilies). */
+  gateway6?: string;
+  /** IPv4 and IPv6 addresses probed through this uplink. Empty (and no checks): trusted while the interface is up. */
   targets: string[];
   /** Probes other than ICMP (TCP, HTTP(S), DNS), counted with the targets in every round. */
   checks: CheckSpec[];
@@ -95,7 +97,7 @@ export interface UplinkConfig {
   setupTimeout: number;
   /** How probes are kept on this uplink; the route service's default when absent. */
   pinMode?: PinMode;
-  /** DNS servers of this uplink (IPv4), used first while it carries traffic. Empty: learnt where possible. */
+  /** DNS servers of this uplink (IPv4 or IPv6), used first while it carries traffic. Empty: learnt where possible. */
   dns: string[];
   /** When an uplink that needs setup is brought up (default on-failure). */
   prepare: PrepareMode;
@@ -108,6 +110,7 @@ export interface UplinkInput {
   name?: unknown;
   iface?: unknown;
   gateway?: unknown;
+  gateway6?: unknown;
   targets?: unknown;
   checks?: unknown;
   probe?: Partial<Record<keyof ProbeSettings, unknown>>;
@@ -184,7 +187,7 @@ const MAX_NAME_LENGTH = 64;
  * Most targets one uplink may probe. Every round pings each of them (with retries), so thousands of
  * targets would make a round outlast its interval and delay a stop by seconds; a handful is plenty.
  */
-const TARGETS = { kind: 'ipv4-list', max: 64, what: 'targets' } satisfies AddressListRule;
+const TARGETS = { kind: 'ip-list', max: 64, what: 'targets' } satisfies AddressListRule;
 const TIMEOUT = { kind: 'number', min: 0.1, max: 60, integer: false } satisfies NumberRule;
 /** Checks (lib/probes/check-spec.ts) per uplink; each has a timeout= of the uplink's timeout rule. */
 const CHECKS = { kind: 'check-list', max: 16, timeout: TIMEOUT } satisfies CheckListRule;
@@ -197,6 +200,7 @@ export const UPLINK_RULES = {
   name: { kind: 'pattern', pattern: `^[A-Za-z0-9_-]{1,${MAX_NAME_LENGTH}}$`, message: `must be 1-${MAX_NAME_LENGTH} letters, digits, "_" or "-"` },
   iface: { kind: 'iface', required: true },
   gateway: { kind: 'gateway' },
+  gateway6: { kind: 'gateway', family: 'ipv6' },
   targets: TARGETS,
   checks: CHECKS,
   interval: { kind: 'number', min: 0.1, max: 3600, integer: false },
@@ -209,7 +213,7 @@ export const UPLINK_RULES = {
   setupTimeout: { kind: 'number', min: 0, max: 3600, integer: false },
   pinMode: { kind: 'enum', values: PIN_MODES },
   /** Most DNS servers one uplink may list. */
-  dns: { kind: 'ipv4-list', max: 8, what: 'DNS servers' },
+  dns: { kind: 'ip-list', max: 8, what: 'DNS servers' },
   prepare: { kind: 'enum', values: PREPARE_MODES },
   qualityWindow: { kind: 'number', min: 1, max: 3600, integer: false },
   latencyHigh: { kind: 'number', min: 0, max: 60000, integer: false },
@@ -235,6 +239,26 @@ export function probeCount(uplink: Pick<UplinkConfig, 'targets' | 'checks'>): nu
   return uplink.targets.length + uplink.checks.length;
 }
 
+export interface UplinkFamilies {
+  v4: boolean;
+  v6: boolean;
+}
+
+/**
+ * Which default routes an uplink carries (the route service sets the default route of each, and removes the
+ * other family's from our interfaces):
+ * - IPv4 if it has an IPv4 gateway or IPv4 targets, or no gateway of either family (a point-to-point
+ *   device such as ppp0, routed `default dev IFACE`, as before IPv6);
+ * - IPv6 if it has an IPv6 gateway or IPv6 targets; without gateway6 that route is `default dev IFACE`, which
+ *   only a point-to-point device can use (validation asks an uplink with an IPv4 gateway for a gateway6).
+ */
+export function uplinkFamilies(uplink: Pick<UplinkConfig, 'gateway' | 'gateway6' | 'targets'>): UplinkFamilies {
+  const v6Targets = uplink.targets.some(isIPv6);
+  const v4Targets = uplink.targets.some((t) => !isIPv6(t));
+  const pointToPoint = uplink.gateway === null && !uplink.gateway6;
+  return { v4: uplink.gateway !== null || v4Targets || pointToPoint, v6: Boolean(uplink.gateway6) || v6Targets };
+}
+
 /** Pushes the read's problems as issues of `field` (a list's bad entry is the issue's value). */
 function collect<T>(issues: ConfigIssue[], uplink: string, field: string, value: unknown, read: SettingRead<T>): T | undefined {
   for (const issue of read.issues) {
@@ -258,6 +282,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const iface = typeof input.iface === 'string' ? input.iface.trim() : '';
   collect(issues, label, 'iface', input.iface, readSetting(R.iface, iface));
   const gateway = collect(issues, label, 'gateway', input.gateway, readSetting(R.gateway, input.gateway)) ?? null;
+  const gateway6 = collect(issues, label, 'gateway6', input.gateway6, readSetting(R.gateway6, input.gateway6)) ?? null;
   const targets = collect(issues, label, 'targets', input.targets, readSetting(R.targets, input.targets)) ?? [];
   const checks = collect(issues, label, 'checks', input.checks, readSetting(R.checks, input.checks)) ?? [];
   const probeIn = input.probe ?? {};
@@ -266,6 +291,16 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
     probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], R[key]);
   }
   if (!isBlank(probeIn.profile)) probe.profile = collect(issues, label, 'profile', probeIn.profile, readSetting(R.profile, probeIn.profile)) ?? DEFAULT_PROBE.profile;
+  // `default dev eth0` would make every IPv6 address on-link (and replace a router-advertised default).
+  const target6 = targets.find(isIPv6);
+  if (gateway !== null && !gateway6 && target6 !== undefined) {
+    issues.push({
+      uplink: label,
+      field: 'targets',
+      value: target6,
+      message: 'is an IPv6 target, but the uplink has an IPv4 gateway and no IPv6 gateway: set gateway6 (only a point-to-point device needs none)',
+    });
+  }
   const probed = targets.length + checks.length;
   if (probed > 0 && probe.reliability > probed) {
     const what = checks.length > 0 ? `targets and checks (${probed})` : `targets (${probed})`;
@@ -277,7 +312,7 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const prepare = (isBlank(input.prepare) ? undefined : collect(issues, label, 'prepare', input.prepare, readSetting(R.prepare, input.prepare))) ?? 'on-failure';
   const quality = normaliseQuality(input.quality ?? {}, label, issues);
   const metered = normaliseMetering(input, label, issues);
-  return { name: name || label, iface, gateway, targets, checks, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality, ...(metered ? { metered } : {}) };
+  return { name: name || label, iface, gateway, ...(gateway6 ? { gateway6 } : {}), targets, checks, probe, setupTimeout, ...(pinMode ? { pinMode } : {}), dns, prepare, quality, ...(metered ? { metered } : {}) };
 }
 
 /** The quality settings (blank: the default); a low threshold above its high one is refused. */

@@ -425,11 +425,11 @@ export class VerifierController extends NodeController {
   }
 
   /**
-   * The rules of lib/settings for a targets list (IPv4, no duplicates, at most so many); a bad entry is
+   * The rules of lib/settings for a targets list (IPv4 or IPv6, no duplicates, at most so many); a bad entry is
    * named. Reliability stays the uplink's, applied to however many targets there are (the probe caps it).
    */
   private validTargets(raw: unknown): string[] {
-    if (typeof raw !== 'string' && !Array.isArray(raw)) throw this.badTargets(`${typeof raw} is not a list of IPv4 addresses`);
+    if (typeof raw !== 'string' && !Array.isArray(raw)) throw this.badTargets(`${typeof raw} is not a list of IPv4 or IPv6 addresses`);
     const rule = SETTING_RULES.verifier.targets;
     // Counted before any entry is looked at: a huge list costs nothing but this count.
     const count = typeof raw === 'string' ? entryCount(raw) : raw.length;

@@ -8,6 +8,8 @@ import type { Node, NodeDef } from './red';
 export interface UplinkNodeDef extends NodeDef {
   iface: string;
   gateway: string;
+  /** IPv6 gateway (absent in flows from before the option: none). */
+  gateway6?: string;
   targets: string;
   /** Checks other than ICMP, one per line (absent in flows from before the option: none). */
   checks?: string;
@@ -59,6 +61,7 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
       name: def.name || def.iface,
       iface: def.iface,
       gateway: def.gateway,
+      gateway6: def.gateway6,
       targets: def.targets,
       checks: def.checks,
       probe: {

@@ -12,13 +12,19 @@
  * namespaces the lab creates. The host's own interfaces and routes are never touched: veth pairs are created
  * with both ends directly inside lab namespaces.
  *
- * The dut starts with connected routes only (no default route). ppp0 does not exist until `pppUp()`.
- * IPv6 is disabled in every lab namespace (no RS/MLD/DAD noise), rp_filter is loose (2) in the dut,
- * ip_forward=1 in the routers.
+ * IPv6 (PLAN6): every link also has a /64 of 2001:db8::/32 (2001:db8:1::/64 on eth0, :2:: wlan0, :3:: wwan0,
+ * :4:: ppp0, :11::-:13:: the transits), the targets 2001:db8:113::1..N are on inet's lo, the routers forward.
+ * IPv6 is on only on the interfaces the lab configures (new interfaces start with it off) and quiet there: fixed
+ * link-local addresses (fe80::1 router side, fe80::2 the other; none generated: addr_gen_mode=1), no DAD (nodad,
+ * accept_dad=0), no RA/SLAAC/router solicitations;
+ * addresses are kept on admin down (keep_addr_on_down), as IPv4's are.
  *
- * Faults are applied in the router namespaces (nftables table `ip iff`, forward hook) or by taking the
- * router-side veth end down, so the dut sees exactly what a real device would see. Latency (no netem/tc qdiscs
- * on every kernel) is a userspace relay in the router: `latency()` below.
+ * The dut starts with connected routes only (no default route). ppp0 does not exist until `pppUp()`.
+ * rp_filter is loose (2) in the dut, ip_forward=1 in the routers.
+ *
+ * Faults are applied in the router namespaces (nftables table `inet iff`, forward hook: IPv4 and IPv6) or by
+ * taking the router-side veth end down, so the dut sees exactly what a real device would see. Latency (no
+ * netem/tc qdiscs on every kernel) is a userspace relay in the router: `latency()` below (IPv4 only).
  *
  * Cleanup: `destroy()` (idempotent). Labs that are still alive when the process exits, or gets SIGINT/SIGTERM,
  * are torn down by handlers registered here; `removeStaleLabs()` sweeps namespaces left by crashed runs.
@@ -110,6 +116,9 @@ export interface PingOptions {
   from?: string;
 }
 
+/** An address family, as `ip -4` / `ip -6`. */
+export type IpFamily = 4 | 6;
+
 /** Latency added by an uplink's router to what the dut sends through it (`latency()`). */
 export interface LatencyOptions {
   /** Mean delay in ms (0 with jitter 0 removes the relay). */
@@ -159,6 +168,48 @@ export const PLAN = {
 
 const GATEWAYS = { eth0: '192.0.2.1', wlan0: '192.0.2.17' } as const;
 
+/** The lab's IPv6 plan: a /64 per link, the same shape as PLAN. */
+export const PLAN6 = {
+  dut: { eth0: '2001:db8:1::2/64', wlan0: '2001:db8:2::2/64', wwan0: '2001:db8:3::2/64', ppp0: '2001:db8:4::2/64' },
+  r1: { lan0: '2001:db8:1::1/64', wan0: '2001:db8:11::1/64' },
+  r2: { lan0: '2001:db8:2::1/64', wan0: '2001:db8:12::1/64' },
+  carrier: { lan0: '2001:db8:3::1/64', wan0: '2001:db8:13::1/64', ppp0: '2001:db8:4::1/64' },
+  inet: { r1: '2001:db8:11::2/64', r2: '2001:db8:12::2/64', carrier: '2001:db8:13::2/64' },
+} as const;
+
+const GATEWAYS6 = { eth0: '2001:db8:1::1', wlan0: '2001:db8:2::1' } as const;
+/** The fixed link-local addresses of every lab link: the router's (the dut's gateway) and the other end's. */
+export const LINK_LOCAL6 = { router: 'fe80::1', host: 'fe80::2' } as const;
+
+/**
+ * Sysctls that turn IPv6 on, quietly, on exactly these interfaces (and lo); interfaces made later start
+ * with it off. `forward`: a router.
+ */
+function ipv6Sysctls(ifaces: readonly string[], forward: boolean): string[] {
+  const quiet = (scope: string): string[] =>
+    ['accept_ra=0', 'autoconf=0', 'accept_dad=0', 'router_solicitations=0', 'keep_addr_on_down=1'].map((kv) => `net.ipv6.conf.${scope}.${kv}`);
+  return [
+    'net.ipv6.conf.all.disable_ipv6=1',
+    'net.ipv6.conf.default.disable_ipv6=1',
+    ...quiet('all'),
+    ...quiet('default'),
+    'net.ipv6.conf.default.addr_gen_mode=1',
+    ...(forward ? ['net.ipv6.conf.all.forwarding=1'] : []),
+    'net.ipv6.conf.lo.disable_ipv6=0',
+    ...ifaces.flatMap((i) => [...quiet(i), `net.ipv6.conf.${i}.addr_gen_mode=1`, `net.ipv6.conf.${i}.disable_ipv6=0`]),
+  ];
+}
+
+/**
+ * `addr add` lines of an interface's IPv6 addresses, without duplicate address detection: its global address
+ * and a fixed link-local one (fe80::1 on the router's side of a link, fe80::2 on the other), which a router
+ * needs to ask for a neighbour of a packet it forwards, and which a link-local gateway names.
+ */
+const addr6 = (cidr: string, dev: string, side: 'router' | 'host'): string[] => [
+  `addr add ${cidr} dev ${dev} nodad`,
+  `addr add ${side === 'router' ? LINK_LOCAL6.router : LINK_LOCAL6.host}/64 dev ${dev} nodad`,
+];
+
 const UPLINKS = {
   eth0: { router: 'r1', routerIf: 'lan0' },
   wlan0: { router: 'r2', routerIf: 'lan0' },
@@ -187,6 +238,7 @@ const NS_NAME_RE = /^[A-Za-z0-9_.-]+$/;
 const OUR_NAME_RE = /^iff(\d+)-(\d+)-/;
 
 const ip4 = (cidr: string): string => cidr.split('/')[0] ?? cidr;
+const ip6 = ip4;
 
 // ───────────────────────────── helpers ─────────────────────────────
 
@@ -549,7 +601,10 @@ interface FaultState {
 export class NetLab {
   readonly ns: { dut: string; r1: string; r2?: string; carrier?: string; inet: string };
   readonly targets: string[];
+  /** IPv6 targets 2001:db8:113::1..N on inet's lo (as many as `targets`). */
+  readonly targets6: string[];
   readonly gateways = GATEWAYS;
+  readonly gateways6 = GATEWAYS6;
   readonly prefix: string;
   readonly options: Readonly<Required<Omit<LabOptions, 'prefix'>>>;
 
@@ -580,6 +635,7 @@ export class NetLab {
       inet: `${this.prefix}inet`,
     };
     this.targets = Array.from({ length: targets }, (_, i) => `203.0.113.${i + 1}`);
+    this.targets6 = Array.from({ length: targets }, (_, i) => `2001:db8:113::${(i + 1).toString(16)}`);
   }
 
   /** Build the lab. On failure everything created so far is removed and the error rethrown. */
@@ -626,20 +682,24 @@ export class NetLab {
     if (carrier) host.push(veth('wwan0', dut, 'lan0', carrier), veth('wan0', carrier, 'to-carrier', inet));
     await runIp(['-batch', '-'], host.map((l) => `${l}\n`).join(''));
 
-    const noV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
-    const router = ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...noV6];
+    const router = ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...ipv6Sysctls(['lan0', 'wan0'], true)];
     const inetWan = (cidr: string): string => ip4(cidr);
 
     const plans: Array<{ ns: string; sysctl: string[]; batch: string[] }> = [
       {
         ns: dut,
-        sysctl: ['net.ipv4.conf.all.rp_filter=2', 'net.ipv4.conf.default.rp_filter=2', ...noV6],
+        sysctl: [
+          'net.ipv4.conf.all.rp_filter=2',
+          'net.ipv4.conf.default.rp_filter=2',
+          ...ipv6Sysctls(['eth0', ...(r2 ? ['wlan0'] : []), ...(carrier ? ['wwan0'] : [])], false),
+        ],
         batch: [
           'link set dev lo up',
           `addr add ${PLAN.dut.eth0} dev eth0`,
+          ...addr6(PLAN6.dut.eth0, 'eth0', 'host'),
           'link set dev eth0 up',
-          ...(r2 ? [`addr add ${PLAN.dut.wlan0} dev wlan0`, 'link set dev wlan0 up'] : []),
-          ...(carrier ? [`addr add ${PLAN.dut.wwan0} dev wwan0`, 'link set dev wwan0 up'] : []),
+          ...(r2 ? [`addr add ${PLAN.dut.wlan0} dev wlan0`, ...addr6(PLAN6.dut.wlan0, 'wlan0', 'host'), 'link set dev wlan0 up'] : []),
+          ...(carrier ? [`addr add ${PLAN.dut.wwan0} dev wwan0`, ...addr6(PLAN6.dut.wwan0, 'wwan0', 'host'), 'link set dev wwan0 up'] : []),
         ],
       },
       {
@@ -649,9 +709,12 @@ export class NetLab {
           'link set dev lo up',
           `addr add ${PLAN.r1.lan0} dev lan0`,
           `addr add ${PLAN.r1.wan0} dev wan0`,
+          ...addr6(PLAN6.r1.lan0, 'lan0', 'router'),
+          ...addr6(PLAN6.r1.wan0, 'wan0', 'router'),
           'link set dev lan0 up',
           'link set dev wan0 up',
           `route add default via ${inetWan(PLAN.inet.r1)} dev wan0`,
+          `route add ::/0 via ${ip6(PLAN6.inet.r1)} dev wan0`,
         ],
       },
     ];
@@ -663,9 +726,12 @@ export class NetLab {
           'link set dev lo up',
           `addr add ${PLAN.r2.lan0} dev lan0`,
           `addr add ${PLAN.r2.wan0} dev wan0`,
+          ...addr6(PLAN6.r2.lan0, 'lan0', 'router'),
+          ...addr6(PLAN6.r2.wan0, 'wan0', 'router'),
           'link set dev lan0 up',
           'link set dev wan0 up',
           `route add default via ${inetWan(PLAN.inet.r2)} dev wan0`,
+          `route add ::/0 via ${ip6(PLAN6.inet.r2)} dev wan0`,
         ],
       });
     if (carrier)
@@ -676,24 +742,49 @@ export class NetLab {
           'link set dev lo up',
           `addr add ${PLAN.carrier.lan0} dev lan0`,
           `addr add ${PLAN.carrier.wan0} dev wan0`,
+          ...addr6(PLAN6.carrier.lan0, 'lan0', 'router'),
+          ...addr6(PLAN6.carrier.wan0, 'wan0', 'router'),
           'link set dev lan0 up',
           'link set dev wan0 up',
           `route add default via ${inetWan(PLAN.inet.carrier)} dev wan0`,
+          `route add ::/0 via ${ip6(PLAN6.inet.carrier)} dev wan0`,
         ],
       });
     plans.push({
       ns: inet,
-      sysctl: ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', ...noV6],
+      sysctl: [
+        'net.ipv4.conf.all.rp_filter=0',
+        'net.ipv4.conf.default.rp_filter=0',
+        ...ipv6Sysctls(['to-r1', ...(r2 ? ['to-r2'] : []), ...(carrier ? ['to-carrier'] : [])], true),
+      ],
       batch: [
         'link set dev lo up',
         // no dummy driver in every kernel (not in this one): targets live on lo
         ...this.targets.map((t) => `addr add ${t}/32 dev lo`),
+        ...this.targets6.map((t) => `addr add ${t}/128 dev lo nodad`),
         `addr add ${PLAN.inet.r1} dev to-r1`,
+        ...addr6(PLAN6.inet.r1, 'to-r1', 'host'),
         'link set dev to-r1 up',
         'route add 192.0.2.0/28 via 192.0.2.33 dev to-r1',
-        ...(r2 ? [`addr add ${PLAN.inet.r2} dev to-r2`, 'link set dev to-r2 up', 'route add 192.0.2.16/28 via 192.0.2.37 dev to-r2'] : []),
+        `route add 2001:db8:1::/64 via ${ip6(PLAN6.r1.wan0)} dev to-r1`,
+        ...(r2
+          ? [
+              `addr add ${PLAN.inet.r2} dev to-r2`,
+              ...addr6(PLAN6.inet.r2, 'to-r2', 'host'),
+              'link set dev to-r2 up',
+              'route add 192.0.2.16/28 via 192.0.2.37 dev to-r2',
+              `route add 2001:db8:2::/64 via ${ip6(PLAN6.r2.wan0)} dev to-r2`,
+            ]
+          : []),
         ...(carrier
-          ? [`addr add ${PLAN.inet.carrier} dev to-carrier`, 'link set dev to-carrier up', 'route add 198.51.100.0/30 via 192.0.2.41 dev to-carrier']
+          ? [
+              `addr add ${PLAN.inet.carrier} dev to-carrier`,
+              ...addr6(PLAN6.inet.carrier, 'to-carrier', 'host'),
+              'link set dev to-carrier up',
+              'route add 198.51.100.0/30 via 192.0.2.41 dev to-carrier',
+              `route add 2001:db8:3::/64 via ${ip6(PLAN6.carrier.wan0)} dev to-carrier`,
+              `route add 2001:db8:4::/64 via ${ip6(PLAN6.carrier.wan0)} dev to-carrier`,
+            ]
           : []),
       ],
     });
@@ -714,6 +805,7 @@ export class NetLab {
         `TUN:${PLAN.carrier.ppp0},tun-name=ppp0,iff-up,iff-no-pi`,
       ]);
       await this.waitLink(carrier, 'ppp0', true, 5000, this.carrierSocat);
+      await this.addPppAddress6(carrier, PLAN6.carrier.ppp0, 'router');
     }
   }
 
@@ -770,8 +862,8 @@ export class NetLab {
   // ───── inspection (dut) ─────
 
   /** Default routes of the dut, `main` table by default; `'all'` lists every table (policy tables too). */
-  async defaultRoutes(table = 'main'): Promise<RouteInfo[]> {
-    const out = await runIp(['-n', this.ns.dut, '-4', '-j', 'route', 'show', 'table', table]);
+  async defaultRoutes(table = 'main', family: IpFamily = 4): Promise<RouteInfo[]> {
+    const out = await runIp(['-n', this.ns.dut, `-${family}`, '-j', 'route', 'show', 'table', table]);
     return parseJsonArray(out)
       .filter(isObject)
       .filter((r) => r['dst'] === 'default' && (r['type'] === undefined || r['type'] === 'unicast'))
@@ -789,14 +881,14 @@ export class NetLab {
     return toRouteInfo(first);
   }
 
-  /** Raw `ip -j rule show` of the dut (IPv4). */
-  async rules(): Promise<unknown[]> {
-    return parseJsonArray(await runIp(['-n', this.ns.dut, '-4', '-j', 'rule', 'show']));
+  /** Raw `ip -j rule show` of the dut (IPv4 by default). */
+  async rules(family: IpFamily = 4): Promise<unknown[]> {
+    return parseJsonArray(await runIp(['-n', this.ns.dut, `-${family}`, '-j', 'rule', 'show']));
   }
 
-  /** Raw `ip -j route show table all` of the dut (IPv4, includes the local table). */
-  async tables(): Promise<unknown[]> {
-    return parseJsonArray(await runIp(['-n', this.ns.dut, '-4', '-j', 'route', 'show', 'table', 'all']));
+  /** Raw `ip -j route show table all` of the dut (IPv4 by default, includes the local table). */
+  async tables(family: IpFamily = 4): Promise<unknown[]> {
+    return parseJsonArray(await runIp(['-n', this.ns.dut, `-${family}`, '-j', 'route', 'show', 'table', 'all']));
   }
 
   /** State of an interface (default in the dut). `exists: false` when there is no such device. */
@@ -962,6 +1054,7 @@ export class NetLab {
     ]);
     try {
       await this.waitLink(this.ns.dut, 'ppp0', true, 5000, this.pppSocat);
+      await this.addPppAddress6(this.ns.dut, PLAN6.dut.ppp0, 'host');
     } catch (err) {
       await this.pppSocat.stop();
       this.pppSocat = undefined;
@@ -1041,6 +1134,13 @@ export class NetLab {
     }
   }
 
+  /** ppp0 (made by socat after the build) gets IPv6, quietly, and its address (as IPCP and IPV6CP would). */
+  private async addPppAddress6(ns: string, cidr: string, side: 'router' | 'host'): Promise<void> {
+    const quiet = ['accept_ra=0', 'autoconf=0', 'accept_dad=0', 'router_solicitations=0', 'addr_gen_mode=1', 'disable_ipv6=0'];
+    await this.exec(ns, 'sysctl', ['-q', '-w', ...quiet.map((kv) => `net.ipv6.conf.ppp0.${kv}`)]);
+    await runIp(['-n', ns, '-batch', '-'], addr6(cidr, 'ppp0', side).map((l) => `${l}\n`).join(''));
+  }
+
   private requireCarrier(): string {
     if (!this.ns.carrier) throw new LabError('this lab was created with carrier: false (no ppp0)');
     return this.ns.carrier;
@@ -1068,13 +1168,14 @@ export class NetLab {
     const ns = this.routerNs(id);
     const f = this.faults[id];
     // "add table; delete table" makes the delete succeed whether or not the table existed (nft 1.0.6 has no `destroy`).
-    const lines = [`add table ip ${NFT_TABLE}`, `delete table ip ${NFT_TABLE}`];
+    // The inet family: one table for IPv4 and IPv6.
+    const lines = [`add table inet ${NFT_TABLE}`, `delete table inet ${NFT_TABLE}`];
     if (f.cut || f.lossPct > 0) {
-      lines.push(`add table ip ${NFT_TABLE}`, `add chain ip ${NFT_TABLE} forward { type filter hook forward priority 0; policy accept; }`);
-      if (f.cut) lines.push(`add rule ip ${NFT_TABLE} forward counter drop`);
+      lines.push(`add table inet ${NFT_TABLE}`, `add chain inet ${NFT_TABLE} forward { type filter hook forward priority 0; policy accept; }`);
+      if (f.cut) lines.push(`add rule inet ${NFT_TABLE} forward counter drop`);
       if (f.lossPct > 0) {
         const match = f.lossPct >= 100 ? '' : ` numgen random mod 100 < ${f.lossPct}`;
-        lines.push(`add rule ip ${NFT_TABLE} forward iifname "${UPLINKS[id].routerIf}"${match} counter drop`);
+        lines.push(`add rule inet ${NFT_TABLE} forward iifname "${UPLINKS[id].routerIf}"${match} counter drop`);
       }
     }
     await this.exec(ns, 'nft', ['-f', '-'], { input: lines.join('\n') + '\n' });

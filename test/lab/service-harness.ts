@@ -84,16 +84,20 @@ export async function waitForDefault(lab: NetLab, dev: string, timeoutMs = 20_00
   }
 }
 
-/** Rules, tables and /32 host routes of ours (priorities and tables 4200-4263) left in the device. */
+/** Rules, tables and host routes of ours (priorities and tables 4200-4263), IPv4 and IPv6, left in the device. */
 export async function leftovers(lab: NetLab, targets: readonly string[]): Promise<unknown[]> {
-  const rules = (await lab.rules()).filter((r) => {
-    const p = (r as { priority?: number }).priority ?? 0;
-    return p >= 4200 && p < 4264;
-  });
-  const routes = (await lab.tables()).filter((r) => {
-    const route = r as { table?: string; dst?: string };
-    const t = Number(route.table);
-    return (t >= 4200 && t < 4264) || targets.includes(route.dst ?? '');
-  });
-  return [...rules, ...routes];
+  const found: unknown[] = [];
+  for (const family of [4, 6] as const) {
+    const rules = (await lab.rules(family)).filter((r) => {
+      const p = (r as { priority?: number }).priority ?? 0;
+      return p >= 4200 && p < 4264;
+    });
+    const routes = (await lab.tables(family)).filter((r) => {
+      const route = r as { table?: string; dst?: string };
+      const t = Number(route.table);
+      return (t >= 4200 && t < 4264) || targets.includes(route.dst ?? '');
+    });
+    found.push(...rules, ...routes);
+  }
+  return found;
 }

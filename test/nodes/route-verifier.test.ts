@@ -168,7 +168,7 @@ describe('route-verifier (host namespace, pin off)', () => {
     v.receive({ targets: '127.0.0.1,192.168.1.300', topic: 'bad' });
     const m = await caught.next();
     assert.equal(keyOf(m.error?.message), 'route-verifier.errors.targets');
-    assert.match(String(paramsOf(m.error?.message).problem), /192\.168\.1\.300.*not an IPv4 address/);
+    assert.match(String(paramsOf(m.error?.message).problem), /192\.168\.1\.300.*not an IPv4 or IPv6 address/);
     assert.equal(m.error?.source?.id, 'v');
     assert.equal(m.topic, 'bad');
     v.receive({ targets: { not: 'a list' } });
@@ -289,7 +289,7 @@ describe('route-verifier (host namespace, pin off)', () => {
     v.receive({ targets });
     const m = await caught.next();
     assert.equal(keyOf(m.error?.message), 'route-verifier.errors.targets');
-    assert.match(String(paramsOf(m.error?.message).problem), /127\.0\.1\.300.*not an IPv4 address/);
+    assert.match(String(paramsOf(m.error?.message).problem), /127\.0\.1\.300.*not an IPv4 or IPv6 address/);
   });
 });
 

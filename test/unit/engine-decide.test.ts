@@ -777,6 +777,17 @@ table('keeping the route', [
     next: { kernelRoute: ROUTE_ON_ETH0, routeCheck: null },
   },
   {
+    name: 'an IPv6-only active uplink has no IPv4 route to keep: no IPv4 default is no change (v6 route keeping is not done)',
+    state: machine([{ name: 'v6', iface: 'eth0', gateway6: '2001:db8:1::1', targets: ['2001:db8:113::1'], probe }, WLAN], {
+      active: 'v6',
+      routeCheck: { step: 'reading' },
+      uplinks: { v6: { ...healthy('eth0'), engaged: true }, wlan: healthy('wlan0') },
+    }),
+    input: { type: 'routeSeen', now: NOW, purpose: 'check', route: null },
+    effects: [],
+    next: { kernelRoute: null, routeCheck: null },
+  },
+  {
     name: 'paused: a changed route is seen but left to the admin',
     state: primaryActive({ paused: true, routeCheck: { step: 'reading' } }),
     input: { type: 'routeSeen', now: NOW, purpose: 'check', route: ROUTE_ON_LO },

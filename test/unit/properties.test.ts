@@ -193,6 +193,12 @@ describe('parseServiceProperties: accepted variations', () => {
     assert.equal(handler.kind === 'http' && handler.url, 'https://host:5000/a?b=c#frag');
   });
 
+  it('takes IPv6 targets on a point-to-point route; on a route with an IPv4 gateway it names the line (no gateway6 key)', () => {
+    const props = parse(['route.fona.gateway=0.0.0.0', 'route.fona.iface=ppp0', 'route.fona.targets=203.0.113.1,2001:DB8:113::1']);
+    assert.deepEqual(props.routes[0]?.uplink.targets, ['203.0.113.1', '2001:db8:113::1']);
+    expectError([...BASE, 'route.primary.targets=2001:db8:113::1'], 3, ['targets="2001:db8:113::1"', 'no IPv6 gateway']);
+  });
+
   it('reads failover.pinMode', () => {
     assert.equal(parse([...BASE, 'failover.pinMode=host-route']).pinMode, 'host-route');
     assert.equal(parse([...BASE, 'failover.pinMode=policy']).pinMode, 'policy');

@@ -178,7 +178,7 @@ describe('settings rules: one table, one checker, the editors generated from the
         }
       }
     }
-    for (const must of ['uplink.iface', 'uplink.gateway', 'uplink.targets', 'uplink.checks', 'uplink.interval', 'uplink.dns', 'failover-controller.setupRetry', 'route-verifier.interval', 'route-verifier.targets', 'fona-power.keyPin', 'fona-power.keyPulse', 'ppp-control.iface', 'ppp-control.upTimeout']) {
+    for (const must of ['uplink.iface', 'uplink.gateway', 'uplink.gateway6', 'uplink.targets', 'uplink.checks', 'uplink.interval', 'uplink.dns', 'failover-controller.setupRetry', 'route-verifier.interval', 'route-verifier.targets', 'fona-power.keyPin', 'fona-power.keyPulse', 'ppp-control.iface', 'ppp-control.upTimeout']) {
       assert.ok(seen.includes(must), `${must} is validated from the table`);
     }
   });
@@ -187,7 +187,7 @@ describe('settings rules: one table, one checker, the editors generated from the
     const t = SETTING_RULES.uplink;
     for (const bad of ['1.2.3.04', '256.0.0.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', '+1.2.3.4']) {
       assert.deepEqual(checkSetting(t.gateway, bad), [{ message: 'must be an IPv4 address, or none / 0.0.0.0 for a point-to-point device' }], bad);
-      assert.deepEqual(checkSetting(t.targets, bad), [{ message: 'is not an IPv4 address', entry: bad }], bad);
+      assert.deepEqual(checkSetting(t.targets, bad), [{ message: 'is not an IPv4 or IPv6 address', entry: bad }], bad);
     }
     for (const bad of ['eth/0', 'eth0:1', 'eth 0', 'a'.repeat(16), '', '.', 5]) {
       assert.deepEqual(checkSetting(t.iface, bad), [{ message: 'must be a Linux interface name: 1-15 characters, no "/", ":" or spaces' }], String(bad));
