@@ -185,6 +185,7 @@ function uplinkNode(id: string, u: UplinkConfig, props: ServiceProperties): Flow
     name: u.name,
     iface: u.iface,
     gateway: u.gateway ?? '',
+    gateway6: u.gateway6 ?? '',
     targets: u.targets.join(','),
     checks: u.checks.map((c) => c.text).join('\n'),
     interval: u.probe.interval,

@@ -130,6 +130,18 @@ interface OpenRound {
 }
 
 const MAX_RESTART_MS = 10_000;
+/**
+ * Rounds this far apart (or more) gain nothing from a stream kept between them: they are probed one-shot (a
+ * ping per echo). That covers long intervals (a recheck must not wait for the stream's next echo, minutes
+ * away) and a metered uplink probed every idleInterval while it carries no traffic (a stream would keep
+ * sending at its normal rate in between).
+ */
+export const STREAM_MAX_INTERVAL_MS = 5000;
+
+/** How long a stream is kept without a round before it is stopped; also the gap that makes a round one-shot. */
+export function streamIdleMs(plan: { intervalMs: number }): number {
+  return Math.max(3 * plan.intervalMs, 1000);
+}
 /** After fping ended by a stop signal, the pause that lets a stop of the whole service come first. */
 const STOP_SIGNAL_PAUSE_MS = 2000;
 
@@ -144,6 +156,8 @@ export class ContinuousIcmpProbe implements Probe {
   private readonly stopping = new Set<Promise<void>>();
   private usingFallback = false;
   private closed = false;
+  /** When each uplink's last round was asked for (ms). */
+  private readonly lastRunAt = new Map<string, number>();
 
   constructor(options: ContinuousIcmpProbeOptions = {}) {
     this.logger = options.logger ?? silentLogger;
@@ -158,6 +172,14 @@ export class ContinuousIcmpProbe implements Probe {
     if (this.closed || uplink.targets.length === 0 || signal?.aborted) return Promise.resolve(unanswered(uplink));
     const plan = fpingPlan(uplink);
     let prober = this.probers.get(uplink.name);
+    const now = Date.now();
+    const previous = this.lastRunAt.get(uplink.name);
+    this.lastRunAt.set(uplink.name, now);
+    const sparse = plan.cut === null && (plan.intervalMs > STREAM_MAX_INTERVAL_MS || (!prober && previous !== undefined && now - previous >= streamIdleMs(plan)));
+    if (sparse) {
+      if (prober) this.retire(prober);
+      return this.fallbackProbe.run(uplink, signal);
+    }
     if (prober && prober.plan.key !== plan.key) {
       this.logger.info(`probe settings of ${uplink.name} changed; restarting its fping`);
       this.retire(prober);
@@ -511,7 +533,7 @@ class UplinkProber {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
       if (this.rounds.size === 0) this.ctx.onIdle(this);
-    }, Math.max(3 * this.plan.intervalMs, 1000));
+    }, streamIdleMs(this.plan));
   }
 
   private clearIdle(): void {
