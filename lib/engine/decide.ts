@@ -721,6 +721,8 @@ class Step {
       u.badStreak++;
       u.goodStreak = 0;
     }
+    // A cut the prober saw within the round counts as `down` bad rounds at once.
+    if (result.cut && !result.ok) u.badStreak = Math.max(u.badStreak, probe.down);
     const before = u.health;
     if (u.health === 'unknown') {
       // First round decides, so start-up does not wait for a whole hysteresis window.

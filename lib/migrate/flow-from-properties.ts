@@ -192,6 +192,7 @@ function uplinkNode(id: string, u: UplinkConfig, props: ServiceProperties): Flow
     down: u.probe.down,
     up: u.probe.up,
     reliability: u.probe.reliability,
+    profile: u.probe.profile,
     setupTimeout: u.setupTimeout,
     pinMode: u.pinMode ?? props.pinMode,
     dns: u.dns.join(','),

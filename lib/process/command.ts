@@ -121,7 +121,7 @@ export class ManagedChild {
   private tail = '';
   private exit: ChildExit | undefined;
 
-  constructor(command: string, args: readonly string[], options: { onLine?: (line: string) => void } = {}) {
+  constructor(command: string, args: readonly string[], options: { onLine?: (line: string, stream: 'stdout' | 'stderr') => void } = {}) {
     this.argv = [command, ...args];
     this.child = execa(command, args, {
       reject: false,
@@ -131,18 +131,21 @@ export class ManagedChild {
       // Never left behind when this process exits, even without a clean stop.
       cleanup: true,
     });
-    let partial = '';
-    const take = (chunk: Buffer | string): void => {
-      const text = String(chunk);
-      this.tail = (this.tail + text).slice(-OUTPUT_TAIL);
-      if (!options.onLine) return;
-      partial += text;
-      const lines = partial.split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) if (line.trim() !== '') options.onLine(line);
+    // A partial line per stream: a chunk of one must never be glued to a line of the other.
+    const taker = (stream: 'stdout' | 'stderr'): ((chunk: Buffer | string) => void) => {
+      let partial = '';
+      return (chunk) => {
+        const text = String(chunk);
+        this.tail = (this.tail + text).slice(-OUTPUT_TAIL);
+        if (!options.onLine) return;
+        partial += text;
+        const lines = partial.split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (line.trim() !== '') options.onLine(line, stream);
+      };
     };
-    this.child.stdout?.on('data', take);
-    this.child.stderr?.on('data', take);
+    this.child.stdout?.on('data', taker('stdout'));
+    this.child.stderr?.on('data', taker('stderr'));
     this.exited = this.child.then((result) => {
       const failure = result as unknown as SpawnFailure;
       const code = typeof result.exitCode === 'number' ? result.exitCode : null;

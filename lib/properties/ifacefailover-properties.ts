@@ -6,6 +6,7 @@
  *   failover.resetConnections=true                (ours, optional: reset the left uplink's connections after a switch)
  *   failover.dns=auto                             (ours, optional: auto | resolvconf | resolvectl | file | off)
  *   route.NAME.dns=IP,IP / route.NAME.prepare=early (ours, optional: the uplink's DNS servers; when a modem is brought up)
+ *   route.NAME.profile=fast                       (ours, optional: standard | fast probing)
  *   route.NAME.gateway|iface|targets|verifier|verifierDelay|verifierKwargs|handlers|handlerKwargs|setupTimeout
  *
  * Routes keep file order (the first route key seen is the primary), unlike the original, which
@@ -70,6 +71,7 @@ const ROUTE_PROPERTIES = [
   'setupTimeout',
   'dns',
   'prepare',
+  'profile',
 ] as const;
 type RouteProperty = (typeof ROUTE_PROPERTIES)[number];
 
@@ -374,6 +376,8 @@ function buildRoute(draft: RouteDraft, file: string, issues: ConfigIssue[], warn
   if (dns && dns.value !== '') input.dns = dns.value;
   const prepare = props.get('prepare');
   if (prepare && prepare.value !== '') input.prepare = prepare.value;
+  const profile = props.get('profile');
+  if (profile && profile.value !== '') probe.profile = profile.value;
 
   const delay = props.get('verifierDelay');
   if (delay && delay.value !== '') {

@@ -17,6 +17,14 @@ export const PIN_MODES: readonly PinMode[] = ['policy', 'host-route'];
 export type PrepareMode = 'on-failure' | 'early' | 'standby';
 export const PREPARE_MODES: readonly PrepareMode[] = ['on-failure', 'early', 'standby'];
 
+/**
+ * How an uplink is probed: standard sends `retries + 1` echoes per target per interval and judges whole
+ * rounds; fast sends several echoes a second and reports a cut from a run of losses across all targets
+ * (detected in under a second), for an unmetered primary with replies well under 0.3 s.
+ */
+export type ProbeProfile = 'standard' | 'fast';
+export const PROBE_PROFILES: readonly ProbeProfile[] = ['standard', 'fast'];
+
 export interface ProbeSettings {
   /** Seconds from the start of one probe round to the start of the next. */
   interval: number;
@@ -30,6 +38,8 @@ export interface ProbeSettings {
   up: number;
   /** How many targets must answer for a round to count as good. */
   reliability: number;
+  /** Echo rate and verdict (default standard). */
+  profile: ProbeProfile;
 }
 
 export interface UplinkConfig {
@@ -71,7 +81,11 @@ export const DEFAULT_PROBE: Readonly<ProbeSettings> = Object.freeze({
   down: 3,
   up: 3,
   reliability: 1,
+  profile: 'standard',
 });
+
+/** The probe settings that are numbers. */
+const PROBE_NUMBERS = ['interval', 'timeout', 'retries', 'down', 'up', 'reliability'] as const satisfies readonly (keyof ProbeSettings)[];
 
 export const DEFAULT_SETUP_TIMEOUT = 60;
 
@@ -126,6 +140,7 @@ export const UPLINK_RULES = {
   /** Most DNS servers one uplink may list. */
   dns: { kind: 'ipv4-list', max: 8, what: 'DNS servers' },
   prepare: { kind: 'enum', values: PREPARE_MODES },
+  profile: { kind: 'enum', values: PROBE_PROFILES },
 } satisfies Record<string, SettingRule>;
 
 export const MAX_TARGETS = UPLINK_RULES.targets.max;
@@ -156,10 +171,11 @@ export function normaliseUplink(input: UplinkInput, index: number, issues: Confi
   const gateway = collect(issues, label, 'gateway', input.gateway, readSetting(R.gateway, input.gateway)) ?? null;
   const targets = collect(issues, label, 'targets', input.targets, readSetting(R.targets, input.targets)) ?? [];
   const probeIn = input.probe ?? {};
-  const probe = {} as ProbeSettings;
-  for (const key of Object.keys(DEFAULT_PROBE) as (keyof ProbeSettings)[]) {
+  const probe = { profile: DEFAULT_PROBE.profile } as ProbeSettings;
+  for (const key of PROBE_NUMBERS) {
     probe[key] = checkNumber(issues, label, key, probeIn[key], DEFAULT_PROBE[key], R[key]);
   }
+  if (!isBlank(probeIn.profile)) probe.profile = collect(issues, label, 'profile', probeIn.profile, readSetting(R.profile, probeIn.profile)) ?? DEFAULT_PROBE.profile;
   if (targets.length > 0 && probe.reliability > targets.length) {
     issues.push({ uplink: label, field: 'reliability', value: probe.reliability, message: `cannot exceed the number of targets (${targets.length})` });
   }

@@ -21,6 +21,8 @@ export interface UplinkNodeDef extends NodeDef {
   dns?: string;
   /** on-failure | early | standby (absent in flows from before the option: on-failure). */
   prepare?: string;
+  /** standard | fast (absent in flows from before the option: standard). */
+  profile?: string;
 }
 
 export interface UplinkNode extends Node {
@@ -47,6 +49,7 @@ export function uplinkFromDef(def: UplinkNodeDef): UplinkConfig {
         down: blankToUndefined(def.down),
         up: blankToUndefined(def.up),
         reliability: blankToUndefined(def.reliability),
+        profile: def.profile || undefined,
       },
       setupTimeout: blankToUndefined(def.setupTimeout),
       pinMode: def.pinMode || undefined,

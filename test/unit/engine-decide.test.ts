@@ -249,6 +249,16 @@ table('hysteresis', [
     },
   },
   {
+    name: 'a round that reports a cut fails over at once, without waiting for `down` bad rounds',
+    state: primaryActive({ uplinks: { primary: { probing: { startedAt: NOW - 300 } } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: { ...bad(PRIMARY), cut: true } },
+    effects: ['emit available:primary bad health=down', 'emit health:primary down (probe)', 'activate wlan (switch)', 'timer round:primary +700'],
+    next: {
+      uplinks: { primary: { health: 'down', badStreak: 3, lostAt: NOW } },
+      switching: { to: 'wlan', previous: 'primary', kind: 'failover', announceSetup: true, step: 'activating' },
+    },
+  },
+  {
     name: 'one good round below `up` does not trust a failed uplink again',
     state: wlanActive({ uplinks: { primary: { probing: { startedAt: NOW } } } }),
     input: { type: 'round', now: NOW, uplink: 'primary', result: good(PRIMARY) },

@@ -208,7 +208,7 @@ describe('parseServiceProperties: accepted variations', () => {
     ]);
     const u = props.routes[0].uplink;
     assert.deepEqual(u.targets, ['8.8.8.8', '8.8.4.4', '1.1.1.1']);
-    assert.deepEqual(u.probe, { interval: 2.5, timeout: 0.5, retries: 0, down: 4, up: 5, reliability: 2 });
+    assert.deepEqual(u.probe, { interval: 2.5, timeout: 0.5, retries: 0, down: 4, up: 5, reliability: 2, profile: 'standard' });
     assert.equal(u.setupTimeout, 120);
   });
 
