@@ -1,8 +1,8 @@
 /**
  * What probing costs (issue 10): CPU (% of one core) and resident memory of
- *   (a) the headless service (`bin/ifacefailover.js`) with its own prober,
- *   (b) the same service with the previous spawn-per-echo prober (IcmpProbe: one `ping` per echo,
- *       service-subject.js), and
+ *   (a) the headless service with the long-lived prober (ContinuousIcmpProbe: one `fping -l` per uplink),
+ *   (b) the same service with the previous spawn-per-echo prober (IcmpProbe: one `ping` per echo),
+ *       both run by service-subject.js (bin/ifacefailover.js's code with the prober chosen), and
  *   (c) `fping -l -p 1000 -q -I IFACE targets...` alone, one process per uplink, pinned as the service pins
  *       its probes (a policy table per uplink, `ip rule oif IFACE`),
  * each for 1 uplink x 2 targets, 4 uplinks x 4 targets and 1 uplink x 64 targets, probing every 1 s, one after
@@ -15,13 +15,12 @@
  * Part of `npm run bench`; alone: `node dist/test/bench/cost-bench.js`.
  */
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { LabProcess, NetLab } from '../lab/netlab';
-import { sleep, startService, waitForDefault, writeProperties } from '../lab/service-harness';
+import { sleep, waitForDefault } from '../lab/service-harness';
+import { startSubject } from './subject';
 import { measureTree, Cost } from './proc-meter';
 import { PartResult, Row, Table, runPart } from './part';
 
-const SUBJECT = resolve(__dirname, 'service-subject.js');
 const SECONDS = Number(process.env['IFF_BENCH_COST_S'] ?? 60);
 const WARM_UP_MS = 5000;
 
@@ -146,11 +145,7 @@ async function measureSubject(lab: NetLab, plans: readonly Plan[], subject: Subj
       await unpin();
     }
   }
-  const text = properties(plans);
-  const proc =
-    subject === 'service'
-      ? startService(lab, text).proc
-      : lab.spawn('dut', process.execPath, [SUBJECT, writeProperties(text), '--probe', 'spawn']);
+  const proc = startSubject(lab, properties(plans), subject === 'service' ? 'continuous' : 'spawn').proc;
   try {
     await waitForDefault(lab, 'eth0', 30_000);
     await sleep(WARM_UP_MS);
@@ -207,7 +202,8 @@ export async function costPart(): Promise<PartResult> {
     notes: [
       'CPU: % of one core, utime+stime of the process and all its descendants (children that exited in the window through',
       "the parent's cutime/cstime). RSS: peak of the summed VmRSS of the process and its live descendants, sampled every 250 ms (MiB).",
-      'service = bin/ifacefailover.js with its own prober; ping per echo = the same service with IcmpProbe (lib/probes/icmp.ts);',
+      'service = the headless service (bin/ifacefailover.js code) with ContinuousIcmpProbe (lib/probes/fping.ts, standard profile);',
+      'ping per echo = the same service with the previous IcmpProbe (lib/probes/icmp.ts).',
       'fping -l = `fping -l -p 1000 -q -I IFACE targets...`, one process per uplink, pinned by a policy rule as the service pins.',
       'Run in the lab device against its inet targets; 4 uplinks = eth0, wlan0, ppp0 (socat tunnel) and eth1 (a second veth to r1).',
       `Load average (1 min) of the machine at the end of each window: ${loads(results)} (other work on the machine competes for the same cores).`,

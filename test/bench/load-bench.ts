@@ -1,6 +1,7 @@
 /**
- * Detection under CPU load (issue 10): the service with the default settings (as the detection rows:
- * interval 1 s, timeout 1 s, one attempt, down 3, up 3; eth0 primary probing two targets, ppp0 backup), the
+ * Detection under CPU load (issue 10): the service with the long-lived prober (ContinuousIcmpProbe), the
+ * standard profile and the detection rows' settings (interval 1 s, timeout 1 s, one attempt, down 3, up 3;
+ * eth0 primary probing two targets, ppp0 backup), the
  * primary's upstream cut, timed to the kernel announcing the default route on ppp0 (`ip monitor` in the
  * device). Trials alternate between an idle machine and one with every core busy (one `node -e 'for(;;){}'`
  * per core, started before the cut and killed after the switch), the cut phases spread over the probe
@@ -11,7 +12,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { NetLab } from '../lab/netlab';
 import { RouteMonitor } from '../lab/route-monitor';
-import { RunningService, sleep, startService, waitForDefault } from '../lab/service-harness';
+import { RunningService, sleep, waitForDefault } from '../lab/service-harness';
+import { startSubject } from './subject';
 import { INTERVAL, nextRound, phaseOf, properties } from './detection-bench';
 import { PartResult, TRIALS, fmt, median, runPart, timedRow } from './part';
 
@@ -52,7 +54,7 @@ export async function benchLoad(trials: number): Promise<{ idle: number[]; loade
   try {
     await lab.pppUp();
     monitor = new RouteMonitor(lab.spawn('dut', 'ip', ['-4', 'monitor', 'route']));
-    svc = startService(lab, properties(lab.targets.slice(0, 2)));
+    svc = startSubject(lab, properties(lab.targets.slice(0, 2)), 'continuous');
     await waitForDefault(lab, 'eth0');
     for (let i = 0; i < 2 * trials; i++) {
       const busy = i % 2 === 1;

@@ -1,23 +1,27 @@
 /**
  * The headless service as `bin/ifacefailover.js` runs it (same properties loader, same FailoverService,
- * same logger), with the prober chosen on the command line, so the benchmark can run the previous
- * spawn-per-echo prober next to the service's own in the same lab and the same run:
+ * same logger), with the prober chosen on the command line, so the benchmark runs each prober in the same
+ * service, lab and run:
  *
- *   node service-subject.js FILE.properties --probe spawn     IcmpProbe: one `ping` process per echo
+ *   node service-subject.js FILE.properties --probe continuous   ContinuousIcmpProbe: one fping -l per uplink
+ *   node service-subject.js FILE.properties --probe spawn        IcmpProbe: one `ping` process per echo (the previous prober)
  *
- * Stops cleanly on SIGTERM/SIGINT, as the service does.
+ * Stops cleanly on SIGTERM/SIGINT, as the service does. It imports nothing from the test harness, so its
+ * memory is the service's. subject.ts starts it in a lab.
  */
-import { GuideLogger } from '../../lib/log/logger';
+import { GuideLogger, Logger } from '../../lib/log/logger';
+import { ContinuousIcmpProbe } from '../../lib/probes/fping';
 import { IcmpProbe } from '../../lib/probes/icmp';
 import { Probe } from '../../lib/probes/probe';
 import { loadServiceProperties } from '../../lib/properties/ifacefailover-properties';
 import { FailoverService } from '../../lib/service/failover-service';
 
-export const PROBERS = ['spawn'] as const;
-export type ProberName = (typeof PROBERS)[number];
+const PROBERS = ['continuous', 'spawn'] as const;
 
-function proberOf(name: string): Probe {
+function proberOf(name: string, logger: Logger): Probe {
   switch (name) {
+    case 'continuous':
+      return new ContinuousIcmpProbe({ logger });
     case 'spawn':
       return new IcmpProbe();
     default:
@@ -34,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const properties = await loadServiceProperties(file);
   const logger = new GuideLogger((line) => process.stdout.write(`${line}\n`), 'INFO');
-  const service = new FailoverService(properties, { logger, probe: proberOf(argv[at + 1]) });
+  const service = new FailoverService(properties, { logger, probe: proberOf(argv[at + 1], logger) });
   const finished = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (): void => {
