@@ -70,10 +70,16 @@ function treeTicks(roots: readonly number[]): number {
   return sum;
 }
 
-function treeRssKb(roots: readonly number[]): number {
-  let sum = 0;
-  for (const pid of treeOf(roots).keys()) sum += readRssKb(pid);
-  return sum;
+/** Summed VmRSS of the tree, and of the roots alone (kB). */
+function treeRssKb(roots: readonly number[]): { tree: number; roots: number } {
+  let tree = 0;
+  let own = 0;
+  for (const pid of treeOf(roots).keys()) {
+    const kb = readRssKb(pid);
+    tree += kb;
+    if (roots.includes(pid)) own += kb;
+  }
+  return { tree, roots: own };
 }
 
 export interface Cost {
@@ -82,6 +88,8 @@ export interface Cost {
   /** Peak and mean of the tree's summed VmRSS, in MB (MiB: 1024 kB). */
   rssPeakMb: number;
   rssMeanMb: number;
+  /** Peak of the roots' own VmRSS (the service's Node process without its children), MB. */
+  rssRootsPeakMb: number;
   seconds: number;
   samples: number;
 }
@@ -94,9 +102,12 @@ export async function measureTree(roots: readonly number[], seconds: number, sam
   const startTicks = treeTicks(roots);
   const started = performance.now();
   const rss: number[] = [];
+  const rootsRss: number[] = [];
   const end = started + seconds * 1000;
   while (performance.now() < end) {
-    rss.push(treeRssKb(roots));
+    const sample = treeRssKb(roots);
+    rss.push(sample.tree);
+    rootsRss.push(sample.roots);
     await new Promise((r) => setTimeout(r, Math.min(sampleMs, Math.max(0, end - performance.now()))));
   }
   const endTicks = treeTicks(roots);
@@ -107,6 +118,7 @@ export async function measureTree(roots: readonly number[], seconds: number, sam
     cpuPct: (100 * (endTicks - startTicks)) / TICKS_PER_SECOND / elapsed,
     rssPeakMb: mb(Math.max(...rss)),
     rssMeanMb: mb(rss.reduce((a, b) => a + b, 0) / rss.length),
+    rssRootsPeakMb: mb(Math.max(...rootsRss)),
     seconds: elapsed,
     samples: rss.length,
   };
