@@ -328,9 +328,11 @@ class UplinkProber {
 
   private start(): void {
     const [command, ...lead] = this.ctx.command;
+    let said = '';
     const child = new ManagedChild(command, [...lead, ...this.plan.args], {
       onLine: (line, stream) => {
-        if (stream === 'stdout' && this.child === child) this.line(line);
+        if (stream === 'stderr') said = line.trim().slice(0, 200);
+        else if (this.child === child) this.line(line);
       },
     });
     this.child = child;
@@ -343,7 +345,6 @@ class UplinkProber {
         return;
       }
       const how = exit.spawnError ?? (exit.code !== null ? `exit ${exit.code}` : `signal ${exit.signal ?? 'unknown'}`);
-      const said = lastLine(child.output());
       this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`);
     });
     this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
@@ -481,9 +482,4 @@ class UplinkProber {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
   }
-}
-
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  return lines.length ? lines[lines.length - 1].slice(0, 200) : '';
 }

@@ -1,5 +1,5 @@
 /**
- * The wiring every front end shares: a link watch on the uplinks' interfaces, ICMP probes (or another
+ * The wiring every front end shares: a link watch on the uplinks' interfaces, ICMP probes (fping, or another
  * Probe) and the failover engine, over one route owner's actions. The headless service and the Node-RED
  * failover-controller each run one.
  *
@@ -13,7 +13,7 @@ import { Clock } from '../engine/clock';
 import { FailoverEngine, RouteActions } from '../engine/engine';
 import { LinkWatch } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
-import { IcmpProbe } from '../probes/icmp';
+import { ContinuousIcmpProbe } from '../probes/fping';
 import { Probe } from '../probes/probe';
 import { UplinkConfig } from '../uplink/model';
 
@@ -23,7 +23,7 @@ export interface FailoverRunnerOptions {
   /** One owner's route actions (RouteService.forOwner), so pins shared with other owners stay theirs too. */
   routes: RouteActions;
   logger: Logger;
-  /** Default: ICMP echo through the system ping. */
+  /** Default: ICMP echo through one long-lived fping per uplink (a ping process per echo without fping). */
   probe?: Probe;
   /** Poll period of the link watch's sysfs safety net (ms). */
   linkPollMs?: number;
@@ -47,7 +47,7 @@ export class FailoverRunner {
   constructor(options: FailoverRunnerOptions) {
     const { connections, dns, uplinks } = options;
     this.dns = dns;
-    this.probe = options.probe ?? new IcmpProbe();
+    this.probe = options.probe ?? new ContinuousIcmpProbe({ logger: options.logger });
     this.links = new LinkWatch(
       options.uplinks.map((u) => u.iface),
       { logger: options.logger, pollMs: options.linkPollMs },

@@ -45,7 +45,7 @@ export interface ControllerServices {
   };
   /** Capabilities missing for changing routes and pinging (missingNetCapabilities). */
   missingCapabilities(): Promise<string[]>;
-  /** Default: ICMP echo through the system ping. */
+  /** Default: the runner's (one long-lived fping per uplink). */
   probe?: Probe;
   /** Poll period of the link watch's safety net (ms). */
   linkPollMs?: number;

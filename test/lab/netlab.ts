@@ -1060,7 +1060,8 @@ export function listNamespaces(): string[] {
 /**
  * CI (IFF_REQUIRE_LAB=1, set by .ci/run) must never pass by skipping the network lab: every lab test module
  * imports this one, so a missing root or tool fails the run here, as IFF_REQUIRE_BROWSER and IFF_REQUIRE_NR5 do
- * for theirs. dnsmasq (DNS per ISP), mosquitto and mosquitto_sub (the upstream broker) and conntrack are the lab's services.
+ * for theirs. dnsmasq (DNS per ISP), mosquitto and mosquitto_sub (the upstream broker) and conntrack are the lab's services;
+ * fping is the service's prober (without it the service falls back to a ping per echo, which CI must not test instead).
  */
 export function labRequirementProblem(): string | null {
   if (!isRoot()) return 'not root (network namespaces need root)';
@@ -1071,6 +1072,7 @@ export function labRequirementProblem(): string | null {
       ['mosquitto', '-h'],
       ['mosquitto_sub', '--help'],
       ['conntrack', '--version'],
+      ['fping', '-v'],
     ]),
   ];
   return missing.length > 0 ? `missing ${missing.join(', ')}` : null;
