@@ -78,6 +78,9 @@ export function fpingPlan(uplink: UplinkConfig): FpingPlan {
   if (probe.profile === 'fast') {
     periodMs = Math.max(FAST_MIN_PERIOD_MS, (targets.length * 1000) / FAST_ECHOES_PER_SECOND);
     timeoutMs = Math.min(timeoutMs, FAST_MAX_TIMEOUT_MS);
+    // fping 5.1 keeps 1 + timeout/period echoes in flight per target: a whole number of periods leaves the
+    // most room for an echo sent late.
+    if (timeoutMs > periodMs) timeoutMs = Math.floor(timeoutMs / periodMs) * periodMs;
     const rate = (targets.length * 1000) / periodMs;
     const run = Math.max(cutRunLength(rate), targets.length);
     // The losses must also span real time: no reply for the wait plus half the run's sending time.
@@ -127,6 +130,8 @@ interface OpenRound {
 }
 
 const MAX_RESTART_MS = 10_000;
+/** After fping ended by a stop signal, the pause that lets a stop of the whole service come first. */
+const STOP_SIGNAL_PAUSE_MS = 2000;
 
 export class ContinuousIcmpProbe implements Probe {
   private readonly logger: Logger;
@@ -232,6 +237,7 @@ interface ProberContext {
 /** One uplink's fping, its outcomes and its rounds. */
 class UplinkProber {
   private child: ManagedChild | null = null;
+  private launched = false;
   private stopped = false;
   private stopDone: Promise<void> | null = null;
   /** Failures in a row (exits, silences); 0 once fping reports again. */
@@ -240,6 +246,7 @@ class UplinkProber {
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleTimer: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
+  private silenceCheck: NodeJS.Immediate | null = null;
   private readonly rounds = new Set<OpenRound>();
   /** Outcomes since the previous round ended, for the next round. */
   private pending: EchoOutcome[] = [];
@@ -269,7 +276,8 @@ class UplinkProber {
 
   round(uplink: UplinkConfig, signal: AbortSignal | undefined): Promise<ProbeResult> {
     this.clearIdle();
-    if (!this.child && !this.stopped) this.start();
+    // Started once here; after that only the restart timer starts fping again (its pause is kept).
+    if (!this.launched && !this.stopped) this.start();
     return new Promise<ProbeResult>((resolve) => {
       const deadline = setTimeout(() => finish(null), this.deadlineMs());
       const onAbort = (): void => finish(null);
@@ -317,6 +325,8 @@ class UplinkProber {
     this.clearIdle();
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
+    if (this.silenceCheck) clearImmediate(this.silenceCheck);
+    this.silenceCheck = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     const child = this.child;
@@ -327,6 +337,7 @@ class UplinkProber {
   // ---- the child ---------------------------------------------------------------------------------
 
   private start(): void {
+    this.launched = true;
     const [command, ...lead] = this.ctx.command;
     let said = '';
     const child = new ManagedChild(command, [...lead, ...this.plan.args], {
@@ -337,6 +348,7 @@ class UplinkProber {
     });
     this.child = child;
     this.lastOutputAt = Date.now();
+
     void child.exited.then((exit) => {
       if (this.child !== child || this.stopped) return;
       this.child = null;
@@ -345,33 +357,55 @@ class UplinkProber {
         return;
       }
       const how = exit.spawnError ?? (exit.code !== null ? `exit ${exit.code}` : `signal ${exit.signal ?? 'unknown'}`);
-      this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`);
+      const signalled = exit.signal === 'SIGTERM' || exit.signal === 'SIGINT' || exit.signal === 'SIGHUP';
+      this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`, signalled);
     });
     this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
   }
 
-  /** fping prints a line per echo; none for this long means it cannot send (an interface that went away and came back). */
+  /**
+   * fping prints a line per echo; none for this long means it cannot send (an interface that went away and came
+   * back has a new index) or has stopped reporting: fping 5.1 in loop mode at 50 ms periods now and then stops
+   * reporting timeouts soon after replies turn into losses (seen in the lab, with or without this service). The
+   * fast profile cannot wait long; the run of losses carries over to the new fping.
+   */
   private silenceLimitMs(): number {
-    return this.plan.timeoutMs + 2 * this.plan.periodMs + 2000;
+    return this.plan.timeoutMs + 2 * this.plan.periodMs + (this.plan.cut ? 500 : 2000);
   }
 
   private checkSilence(): void {
+    // After the poll phase: output that waited behind a busy event loop is read before silence is judged.
+    this.silenceCheck ??= setImmediate(() => {
+      this.silenceCheck = null;
+      this.judgeSilence();
+    });
+  }
+
+  private judgeSilence(): void {
     const child = this.child;
     if (!child || this.stopped || Date.now() - this.lastOutputAt < this.silenceLimitMs()) return;
     this.child = null;
     void child.stop(this.ctx.killGraceMs);
-    this.failed(`fping of ${this.name} reported nothing for ${Math.round(this.silenceLimitMs() / 1000)} s`);
+    this.failed(`fping of ${this.name} reported nothing for ${this.silenceLimitMs()} ms`);
   }
 
   /** Logged once per run of failures, then restarted after a pause that grows with each failure. */
-  private failed(why: string): void {
-    const pause = Math.min(this.ctx.restartMs * 2 ** this.failures, MAX_RESTART_MS);
-    if (this.failures === 0) this.ctx.logger.warn(`${why}; restarting it`);
-    else this.ctx.logger.debug(`${why}; restarting it in ${pause} ms`);
+  /**
+   * Logged once per run of failures, then restarted after a pause that grows with each failure. The log waits
+   * for the restart: a stop signal to the whole process group (systemd, `timeout`) reaches fping first, and the
+   * service's own stop follows within the pause, so that is no failure to report.
+   */
+  private failed(why: string, signalled = false): void {
+    const first = this.failures === 0;
+    let pause = Math.min(this.ctx.restartMs * 2 ** this.failures, MAX_RESTART_MS);
+    if (signalled) pause = Math.max(pause, STOP_SIGNAL_PAUSE_MS);
     this.failures++;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (!this.stopped && !this.child) this.start();
+      if (this.stopped || this.child) return;
+      if (first) this.ctx.logger.warn(`${why}; restarting it`);
+      else this.ctx.logger.debug(`${why}; restarting it (pause ${pause} ms)`);
+      this.start();
     }, pause);
     this.timers.add(timer);
   }

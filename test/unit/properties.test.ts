@@ -198,6 +198,13 @@ describe('parseServiceProperties: accepted variations', () => {
     assert.equal(parse([...BASE, 'failover.pinMode=policy']).pinMode, 'policy');
   });
 
+  it('reads route.NAME.profile, and refuses a profile it does not know', () => {
+    assert.equal(parse([...BASE, 'route.primary.profile=fast']).routes[0].uplink.probe.profile, 'fast');
+    assert.equal(parse(BASE).routes[0].uplink.probe.profile, 'standard');
+    const err = configError(() => parse([...BASE, 'route.primary.profile=turbo']));
+    assert.match(err.message, /profile="?turbo"?.*standard.*fast/);
+  });
+
   it('maps verifierKwargs, verifierDelay and setupTimeout onto the probe settings', () => {
     const props = parse([
       ...BASE,
