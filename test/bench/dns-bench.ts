@@ -3,12 +3,13 @@
  * announcing the default route on ppp0 (`ip -4 monitor route` in the device) and (b) `getent hosts
  * broker.lab` in the device answering the backup ISP's address (polled every 50 ms). The difference is
  * what the DNS step adds after the switch, plus up to one poll. `npm run bench` runs it; run alone:
- * `node dist/test/bench/dns-bench.js` (BENCH_TRIALS, default 5). Needs root and dnsmasq.
+ * `node dist/test/bench/dns-bench.js` (BENCH_TRIALS, default 5), in its own process. Needs root and dnsmasq.
  */
-import { NetLab, isRoot } from '../lab/netlab';
+import { NetLab } from '../lab/netlab';
 import { RouteMonitor } from '../lab/route-monitor';
 import { DnsRig, ISP_DNS, dnsProperties, setUpDns } from '../lab/dns-rig';
 import { RunningService, sleep, startService, waitForDefault } from '../lab/service-harness';
+import { PartResult, TRIALS, runPart, timedRow } from './part';
 
 export async function benchResolve(trials: number): Promise<{ switchMs: number[]; resolveMs: number[] }> {
   const switchMs: number[] = [];
@@ -45,30 +46,17 @@ export async function benchResolve(trials: number): Promise<{ switchMs: number[]
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+/** Rows: cut -> the name resolves via the backup ISP's DNS, and the part of it after the route switch. */
+export async function dnsPart(): Promise<PartResult> {
+  const dns = await benchResolve(TRIALS);
+  const after = dns.resolveMs.map((x, i) => x - dns.switchMs[i]);
+  const max = (x: readonly number[]): number => Math.max(...x);
+  return {
+    rows: [
+      timedRow('cut -> name resolves via the backup DNS', '<= 5 s', dns.resolveMs, (x) => max(x) <= 5000),
+      timedRow('  ... after the route switch (same trial)', '<= 1 s', after, (x) => max(x) <= 1000),
+    ],
+  };
 }
 
-if (require.main === module) {
-  const trials = Number(process.env.BENCH_TRIALS ?? 5);
-  if (!isRoot()) {
-    console.error('dns-bench: needs root (network namespaces)');
-    process.exit(2);
-  }
-  benchResolve(trials).then(
-    ({ switchMs, resolveMs }) => {
-      const fmt = (xs: number[]) => `median ${median(xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
-      console.log(`cut -> default route on ppp0: ${fmt(switchMs)} (${switchMs.map((x) => x.toFixed(0)).join(', ')})`);
-      console.log(`cut -> broker.lab resolves via the backup ISP: ${fmt(resolveMs)} (${resolveMs.map((x) => x.toFixed(0)).join(', ')})`);
-      const extra = resolveMs.map((r, i) => r - switchMs[i]);
-      console.log(`DNS after the route: ${fmt(extra)}`);
-      process.exit(0);
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runPart('dns', dnsPart);

@@ -39,9 +39,10 @@ export function messageOf(line: string): string {
   return m ? m[1] : line;
 }
 
-export function startService(lab: NetLab, properties: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv } = {}): RunningService {
+/** `options.bin`: another script that takes the service's arguments (the benchmark's service-subject.js). */
+export function startService(lab: NetLab, properties: string, args: string[] = [], options: { env?: NodeJS.ProcessEnv; bin?: string } = {}): RunningService {
   const file = writeProperties(properties);
-  const proc = lab.spawn('dut', process.execPath, [SERVICE_BIN, file, ...args], { env: options.env });
+  const proc = lab.spawn('dut', process.execPath, [options.bin ?? SERVICE_BIN, file, ...args], { env: options.env });
   const lines = () =>
     proc.output.stdout
       .split('\n')
