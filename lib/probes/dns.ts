@@ -6,6 +6,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
+import { boundedAttempt } from './attempt';
 import type { DnsCheck } from './check-spec';
 
 const TYPES = { A: 1, AAAA: 28 } as const;
@@ -55,44 +56,37 @@ function answerProblem(reply: Buffer): string | null {
 
 /** Resolves to the time to the answer in ms, or null (no answer, an error code, timed out, aborted). */
 export function dnsAttempt(check: DnsCheck, localAddress: string, timeoutMs: number, signal?: AbortSignal): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve(null);
-      return;
-    }
+  return boundedAttempt(timeoutMs, signal, (settle) => {
     const query = encodeQuery(randomInt(0x10000), check.name, check.type);
     const socket = createSocket('udp4');
     let started = performance.now();
-    let finished = false;
-    const finish = (rtt: number | null): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+    let settled = false;
+    const done = (rtt: number | null): void => {
+      settled = true;
+      settle(rtt);
+    };
+    socket.on('error', () => done(null));
+    socket.on('message', (reply, from) => {
+      if (from.address !== check.host || from.port !== check.port) return;
+      const problem = replyProblem(reply, query);
+      if (problem === null) done(performance.now() - started);
+      // Our own query answered with an error (NXDOMAIN, SERVFAIL) or no record: no need to wait for the timeout.
+      else if (problem.startsWith('rcode') || problem === 'no answer record') done(null);
+    });
+    socket.bind({ address: localAddress, port: 0 }, () => {
+      if (settled) return;
+      started = performance.now();
+      socket.send(query, check.port, check.host, (err) => {
+        if (err) done(null);
+      });
+    });
+    return () => {
+      settled = true;
       try {
         socket.close();
       } catch {
         // never bound (the bind failed): nothing to close
       }
-      resolve(rtt);
     };
-    const onAbort = (): void => finish(null);
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', () => finish(null));
-    socket.on('message', (reply, from) => {
-      if (from.address !== check.host || from.port !== check.port) return;
-      const problem = replyProblem(reply, query);
-      if (problem === null) finish(performance.now() - started);
-      // Our own query answered with an error (NXDOMAIN, SERVFAIL) or no record: no need to wait for the timeout.
-      else if (problem.startsWith('rcode') || problem === 'no answer record') finish(null);
-    });
-    socket.bind({ address: localAddress, port: 0 }, () => {
-      if (finished) return;
-      started = performance.now();
-      socket.send(query, check.port, check.host, (err) => {
-        if (err) finish(null);
-      });
-    });
   });
 }

@@ -4,15 +4,12 @@
  */
 import { request as httpRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { boundedAttempt } from './attempt';
 import { HttpCheck, statusAnswers } from './check-spec';
 
 /** Resolves to the time to the status line in ms when the status answers the check, else null. */
 export function httpAttempt(check: HttpCheck, localAddress: string, timeoutMs: number, signal?: AbortSignal): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve(null);
-      return;
-    }
+  return boundedAttempt(timeoutMs, signal, (settle) => {
     const started = performance.now();
     const options = {
       host: check.host,
@@ -28,25 +25,14 @@ export function httpAttempt(check: HttpCheck, localAddress: string, timeoutMs: n
         ? // An IP literal gets no SNI; a self-signed server needs `insecure`.
           httpsRequest({ ...options, rejectUnauthorized: !check.insecure })
         : httpRequest(options);
-    let finished = false;
-    const finish = (rtt: number | null): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      req.destroy();
-      resolve(rtt);
-    };
-    const onAbort = (): void => finish(null);
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
     req.once('response', (res: IncomingMessage) => {
       const rtt = performance.now() - started;
       res.destroy();
-      finish(statusAnswers(check.expect, res.statusCode ?? 0) ? rtt : null);
+      settle(statusAnswers(check.expect, res.statusCode ?? 0) ? rtt : null);
     });
     // After destroy() the request reports an abort error: the verdict is in by then.
-    req.on('error', () => finish(null));
+    req.on('error', () => settle(null));
     req.end();
+    return () => req.destroy();
   });
 }
