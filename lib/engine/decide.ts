@@ -804,6 +804,9 @@ class Step {
       return null;
     }
     u.window = slide(u.window, sampleOf(result, this.now), u.config.quality);
+    // A bad round is the reachability hysteresis' business: a cut is `down` after `down` rounds, not first
+    // `degraded` for the loss of its first bad rounds. Quality changes on rounds that were answered.
+    if (!result.ok) return null;
     const verdict = judge(u.quality, u.window, u.config.quality);
     u.quality = verdict.quality;
     return verdict.cause;

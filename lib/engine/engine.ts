@@ -410,7 +410,12 @@ export class FailoverEngine {
   }
 
   private readRoute(purpose: RouteReadPurpose): void {
-    void this.readKernelRoute().then((route) => this.feed({ type: 'routeSeen', purpose, route }));
+    // A default route that went with its device (ppp0 hung up) is not someone else's change: the links are
+    // looked at first, so their news reaches the engine before the route's and nothing dead is put back.
+    const links = purpose === 'check' && this.links.refreshAll ? this.links.refreshAll().catch(() => undefined) : Promise.resolve();
+    void links
+      .then(() => this.readKernelRoute())
+      .then((route) => this.feed({ type: 'routeSeen', purpose, route }));
   }
 
   /** The kernel's default route; undefined when it cannot be read (dry run, or the read failed). */

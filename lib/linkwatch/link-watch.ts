@@ -29,6 +29,8 @@ export interface LinkState {
 
 export interface LinkSource {
   state(iface: string): LinkState;
+  /** Reads every watched interface again now; changes are emitted before it resolves. */
+  refreshAll?(): Promise<void>;
   on(event: 'change', listener: (state: LinkState) => void): this;
   /** The main table's default route changed (by anyone): no payload, read the route to see what it is. */
   on(event: 'route', listener: () => void): this;

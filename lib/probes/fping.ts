@@ -175,7 +175,9 @@ export class ContinuousIcmpProbe implements Probe {
     const now = Date.now();
     const previous = this.lastRunAt.get(uplink.name);
     this.lastRunAt.set(uplink.name, now);
-    const sparse = plan.cut === null && (plan.intervalMs > STREAM_MAX_INTERVAL_MS || (!prober && previous !== undefined && now - previous >= streamIdleMs(plan)));
+    // A metered uplink starts idle (probed every idleInterval): its stream waits for two rounds close together.
+    const apart = previous === undefined ? uplink.metered !== undefined : now - previous >= streamIdleMs(plan);
+    const sparse = plan.cut === null && (plan.intervalMs > STREAM_MAX_INTERVAL_MS || (!prober && apart));
     if (sparse) {
       if (prober) this.retire(prober);
       return this.fallbackProbe.run(uplink, signal);

@@ -1029,6 +1029,13 @@ table('quality', [
     next: { uplinks: { primary: { quality: 'degraded' } } },
   },
   {
+    name: 'the first bad rounds of a cut are no quality verdict: the loss counts, but only `down` rounds fail it',
+    state: qualityMachine('stay', { uplinks: { primary: { window: samples(10, 3), badStreak: 1 } } }),
+    input: { type: 'round', now: NOW, uplink: 'primary', result: bad(QPRIMARY('stay')) },
+    effects: ['emit available:primary bad health=up', 'timer round:primary +1000'],
+    next: { uplinks: { primary: { quality: 'good', badStreak: 2, window: [...samples(10, 3), { at: NOW, sent: 2, lost: 2, rttSum: 0, replies: 0 }] } } },
+  },
+  {
     name: 'every uplink degraded with onDegraded=failover: the degraded primary still carries traffic (last resort)',
     state: qualityMachine('failover', { uplinks: { primary: { window: samples(600, 2) }, wlan: { health: 'down' } } }),
     input: { type: 'round', now: NOW, uplink: 'primary', result: measured(QPRIMARY('failover'), 600) },

@@ -42,6 +42,8 @@ interface Rig {
   starts(): { pid: number; args: string }[];
   set(name: string, text?: string): void;
   clear(name: string): void;
+  /** The uplinks of the rounds the one-shot probe took (never a real ping from a unit test). */
+  oneShots: string[];
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -53,12 +55,20 @@ function rig(options: ContinuousIcmpProbeOptions = {}): Rig {
   const dir = tempDir('iff-fping-');
   const restoreEnv = setEnv({ FAKE_FPING_DIR: dir });
   const logger = new RecordingLogger();
-  const probe = new ContinuousIcmpProbe({ command: [FAKE_FPING], logger, restartMs: 50, killGraceMs: 1000, ...options });
+  const oneShots: string[] = [];
+  const fallback: Probe = {
+    run: async (u) => {
+      oneShots.push(u.name);
+      return { up: [...u.targets], down: [], rtt: 1, loss: 0, targets: [], ok: true };
+    },
+  };
+  const probe = new ContinuousIcmpProbe({ command: [FAKE_FPING], logger, restartMs: 50, killGraceMs: 1000, fallback, ...options });
   cleanups.push(restoreEnv, () => probe.close());
   return {
     dir,
     probe,
     logger,
+    oneShots,
     starts: () => {
       const log = join(dir, 'starts.log');
       if (!existsSync(log)) return [];
@@ -171,7 +181,7 @@ describe('rounds', () => {
 
   it('an aborted round ends at once with what it has', async () => {
     const r = rig();
-    const u = uplink({ interval: 30, timeout: 1 });
+    const u = uplink({ interval: 4, timeout: 1 });
     const abort = new AbortController();
     const round = r.probe.run(u, abort.signal);
     abort.abort();
@@ -274,8 +284,24 @@ describe('the fping child', () => {
     await roundWhere(r.probe, u, (x) => x.ok, 'a good round');
     const [first] = r.starts();
     await until(() => r.probe.children === 0 && !alive(first.pid), { what: 'the idle fping stopped' });
+    // A round after a pause longer than the idle time is one-shot; rounds close together stream again.
+    await r.probe.run(u);
+    assert.deepEqual(r.oneShots, ['primary']);
+    assert.equal(r.starts().length, 1);
     await roundWhere(r.probe, u, (x) => x.ok, 'probing again starts a new one');
     assert.equal(r.starts().length, 2);
+  });
+
+  it('rounds far apart are one-shot: an interval over 5 s never streams, nor does a metered uplink that starts idle', async () => {
+    const r = rig();
+    await r.probe.run(uplink({ interval: 300 }));
+    await r.probe.run(uplink({ interval: 300 }));
+    const metered = uplinks({ name: 'cell', iface: 'ppp0', targets: [A], metered: true, probe: { interval: 0.2 } })[0];
+    await r.probe.run(metered);
+    assert.deepEqual(r.oneShots, ['primary', 'primary', 'cell']);
+    assert.equal(r.starts().length, 0, 'no fping started');
+    // The metered uplink carries traffic: its rounds come every interval, and the second one streams.
+    await roundWhere(r.probe, metered, (x) => x.ok && r.starts().length === 1, 'a stream for the active metered uplink');
   });
 
   it('close() ends every child, even one that ignores SIGTERM, and no round or timer is left', async () => {
