@@ -153,6 +153,10 @@ export function runToEnd(command: string, args: readonly string[], options: RunT
       child = spawn(command, [...args], {
         env: childEnv(options.env),
         stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        // A session of its own: a stop signal to our whole process group (systemd, Ctrl-C, `timeout`) must not
+        // kill an `ip rule add` halfway through a pin, leaving a rule no record knows of. We end it ourselves
+        // (timeout, abort, our exit), and it is short.
+        detached: true,
       });
     } catch (e) {
       resolve({ ...ended, spawnError: spawnFailure(e) });

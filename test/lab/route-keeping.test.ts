@@ -113,6 +113,7 @@ test('SIGTERM during the first probe round leaves the default route as found', a
       const pinned = async () => (await lab.rules()).some((r) => (r as { priority?: number }).priority === 4200);
       await until(pinned, { timeoutMs: 10_000, what: 'the probes to be pinned' });
       assert.equal(await svc.stop(), 0);
+      assert.ok(!(await pinned()), `the pins are removed at stop:\n${JSON.stringify(await lab.rules())}\n${svc.lines().join('\n')}`);
       const routes = (await lab.defaultRoutes()).map((r) => r.dev);
       assert.deepEqual(routes, initial ? ['eth0'] : [], `started with ${initial ?? 'no default route'}:\n${svc.lines().join('\n')}`);
       assert.ok(!svc.lines().some((l) => /Failing over|Connected to fona/.test(l)), svc.lines().join('\n'));
