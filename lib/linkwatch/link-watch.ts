@@ -78,7 +78,7 @@ export function parseMonitorLine(line: string): string | null {
 export interface LinkWatchOptions {
   sysfsRoot?: string;
   logger?: Logger;
-  /** Safety net for missed events (ms); 0 disables. */
+  /** Safety net for missed events (ms, default 5000; 0 disables). The monitor's lines are what count; a poll wakes the process for every interface's files. */
   pollMs?: number;
   /** Command that prints one line per link or route change (default: ip monitor link route). */
   monitorCommand?: [string, ...string[]];
@@ -113,7 +113,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     super();
     this.root = options.sysfsRoot ?? '/sys/class/net';
     this.logger = options.logger ?? silentLogger;
-    this.pollMs = options.pollMs ?? 1000;
+    this.pollMs = options.pollMs ?? 5000;
     this.settleMs = options.settleMs ?? 50;
     this.monitorCommand = options.monitorCommand ?? ['ip', 'monitor', 'link', 'route'];
     for (const i of ifaces) this.states.set(i, absentLink(i));

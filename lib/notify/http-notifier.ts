@@ -12,8 +12,8 @@
  * any other status (3xx, 4xx) is the receiver's final word on that request: it is logged and dropped,
  * so that one misaddressed notification cannot hold up the ones behind it forever.
  */
-import { request as httpRequest, IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { httpModule, httpsModule } from '../net/lazy-http';
 import { Clock, TimerHandle, systemClock } from '../engine/clock';
 import { Logger, silentLogger } from '../log/logger';
 
@@ -223,7 +223,7 @@ export const freshConnectionPost: HttpTransport = (url, init) =>
       reject(new Error(`not an http(s) URL: ${url}`));
       return;
     }
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const send = target.protocol === 'https:' ? httpsModule().request : httpModule().request;
     const headers: Record<string, string> = { ...init.headers };
     if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
     const req = send(target, { method: 'POST', headers, agent: false, signal: init.signal }, (res: IncomingMessage) => {

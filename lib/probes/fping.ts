@@ -142,6 +142,8 @@ export const STREAM_MAX_INTERVAL_MS = 5000;
 export function streamIdleMs(plan: { intervalMs: number }): number {
   return Math.max(3 * plan.intervalMs, 1000);
 }
+/** Standard profile: how long after a cycle's expected last echo its batch is read (scheduling, RTT jitter). */
+const BATCH_MARGIN_MS = 15;
 /** After fping ended by a stop signal, the pause that lets a stop of the whole service come first. */
 const STOP_SIGNAL_PAUSE_MS = 2000;
 
@@ -283,6 +285,9 @@ class UplinkProber {
   private readonly lostTargets = new Set<string>();
   private lastReplyAt = 0;
   private cut = false;
+  /** Standard profile: when the last round was settled by a line (the arrival of its last needed echo). */
+  private lastSettledAt = 0;
+  private releaseTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly name: string,
@@ -302,8 +307,15 @@ class UplinkProber {
     this.clearIdle();
     // Started once here; after that only the restart timer starts fping again (its pause is kept).
     if (!this.launched && !this.stopped) this.start();
+    // Standard rounds read fping's output only while one is open: the echoes since the previous round
+    // wait in the pipe and come in one batch (a wake-up per round, not one per echo).
+    this.releaseOutputForRound();
     return new Promise<ProbeResult>((resolve) => {
-      const deadline = setTimeout(() => finish(null), this.deadlineMs());
+      const deadline = setTimeout(() => {
+        finish(null);
+        // A round that ran to its deadline is where a standard fping's silence shows (see silenceLimitMs).
+        if (!this.plan.cut) this.checkSilence();
+      }, this.deadlineMs());
       const onAbort = (): void => finish(null);
       const round: OpenRound = {
         uplink,
@@ -319,7 +331,12 @@ class UplinkProber {
         clearTimeout(deadline);
         signal?.removeEventListener('abort', onAbort);
         resolve(result ?? this.result(round));
-        if (this.rounds.size === 0) this.armIdle();
+        if (this.rounds.size === 0) {
+          if (this.releaseTimer) clearTimeout(this.releaseTimer);
+          this.releaseTimer = null;
+          this.holdOutput();
+          this.armIdle();
+        }
       };
       this.rounds.add(round);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -347,6 +364,8 @@ class UplinkProber {
     this.stopped = true;
     for (const round of [...this.rounds]) round.finish(null);
     this.clearIdle();
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
     if (this.silenceCheck) clearImmediate(this.silenceCheck);
@@ -372,6 +391,7 @@ class UplinkProber {
     });
     this.child = child;
     this.lastOutputAt = Date.now();
+    if (this.rounds.size === 0) this.holdOutput();
 
     void child.exited.then((exit) => {
       if (this.child !== child || this.stopped) return;
@@ -384,7 +404,33 @@ class UplinkProber {
       const signalled = exit.signal === 'SIGTERM' || exit.signal === 'SIGINT' || exit.signal === 'SIGHUP';
       this.failed(`fping of ${this.name} (${this.plan.args[this.plan.args.indexOf('-I') + 1]}) ended (${how}${said ? `: ${said}` : ''})`, signalled ? 'signal' : 'exit');
     });
-    this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
+    // The fast profile watches for silence all the time; a standard one at the end of a round that found nothing.
+    if (this.plan.cut) this.watchdog ??= setInterval(() => this.checkSilence(), this.silenceLimitMs() / 2);
+  }
+
+  /**
+   * Standard profile: rounds and fping's cycle have the same period, so the echoes that settled the last
+   * round come again one period later, a little after this round starts (fping started with the first round).
+   * Reading them the moment each arrives wakes the process once per echo; waiting until they all should be
+   * there reads them in one go, and the round settles no later than it would have. An echo later than that is
+   * read as it comes.
+   */
+  private releaseOutputForRound(): void {
+    if (this.releaseTimer) return;
+    const wait = this.lastSettledAt + this.plan.periodMs + BATCH_MARGIN_MS - Date.now();
+    if (this.plan.cut || this.lastSettledAt === 0 || wait <= 0 || wait >= this.deadlineMs()) {
+      this.child?.releaseOutput();
+      return;
+    }
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = null;
+      this.child?.releaseOutput();
+    }, wait);
+  }
+
+  /** Standard profile: fping's output stays in the pipe between rounds (see round()). */
+  private holdOutput(): void {
+    if (!this.plan.cut) this.child?.holdOutput();
   }
 
   /**
@@ -463,7 +509,10 @@ class UplinkProber {
     }
     for (const round of [...this.rounds]) {
       this.tally(round, outcome);
-      if (this.cut || this.settled(round)) round.finish(null);
+      if (this.cut || this.settled(round)) {
+        this.lastSettledAt = Date.now();
+        round.finish(null);
+      }
     }
   }
 

@@ -2,8 +2,8 @@
  * An HTTP(S) check: one GET from the uplink's address, on a connection of its own (no agent, no keep-alive);
  * the status line decides, and the body is never read (the connection is dropped once the status is in).
  */
-import { request as httpRequest, IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { httpModule, httpsModule } from '../net/lazy-http';
 import { boundedAttempt } from './attempt';
 import { HttpCheck, statusAnswers } from './check-spec';
 
@@ -23,8 +23,8 @@ export function httpAttempt(check: HttpCheck, localAddress: string, timeoutMs: n
     const req =
       check.kind === 'https'
         ? // An IP literal gets no SNI; a self-signed server needs `insecure`.
-          httpsRequest({ ...options, rejectUnauthorized: !check.insecure })
-        : httpRequest(options);
+          httpsModule().request({ ...options, rejectUnauthorized: !check.insecure })
+        : httpModule().request(options);
     req.once('response', (res: IncomingMessage) => {
       const rtt = performance.now() - started;
       res.destroy();

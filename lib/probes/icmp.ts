@@ -2,7 +2,8 @@
  * ICMP echo probe on the system ping (iputils), through the `ping` package, bound to the uplink's
  * interface with `-I` so the kernel's oif rule sends it out that uplink. IPv4 and IPv6 targets alike.
  */
-import ping from 'ping';
+import { createRequire } from 'node:module';
+import type ping from 'ping';
 import { UplinkConfig } from '../uplink/model';
 import { Probe, ProbeResult, TargetResult, summarise } from './probe';
 
@@ -16,13 +17,24 @@ export interface IcmpProbeOptions {
 
 type PingFn = (target: string, config: ping.PingConfig) => Promise<{ alive: boolean; time: number | 'unknown' }>;
 
+let pingModule: typeof ping | undefined;
+
+/**
+ * The ping package, loaded at the first one-shot echo: with fping the service may never need it, and
+ * loading it costs a few MB of resident memory on the device.
+ */
+function loadPing(): typeof ping {
+  pingModule ??= createRequire(__filename)('ping') as typeof ping;
+  return pingModule;
+}
+
 export class IcmpProbe implements Probe {
   private readonly graceMs: number;
   private readonly pingOnce: PingFn;
 
   constructor(options: IcmpProbeOptions = {}, pingOnce?: PingFn) {
     this.graceMs = options.graceMs ?? 0;
-    this.pingOnce = pingOnce ?? ((target, config) => ping.promise.probe(target, config));
+    this.pingOnce = pingOnce ?? ((target, config) => loadPing().promise.probe(target, config));
   }
 
   async run(uplink: UplinkConfig, signal?: AbortSignal): Promise<ProbeResult> {

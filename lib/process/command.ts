@@ -122,6 +122,15 @@ export class ManagedChild {
     return this.child.running;
   }
 
+  /** Leaves stdout in the pipe until releaseOutput() (LiveChild.holdOutput: one wake-up per batch, not per line). */
+  holdOutput(): void {
+    this.child.holdOutput();
+  }
+
+  releaseOutput(): void {
+    this.child.releaseOutput();
+  }
+
   /** The last few KiB the child printed (stdout and stderr). */
   output(): string {
     return this.tail;

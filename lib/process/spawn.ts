@@ -212,6 +212,20 @@ export function runToEnd(command: string, args: readonly string[], options: RunT
 
 // ---- a long-lived child -------------------------------------------------------------------------------
 
+/** The libuv pipe under a child's stdout (see LiveChild.holdOutput); undefined if it is not there. */
+interface PipeHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+function pipeHandle(stream: Readable | null): PipeHandle | undefined {
+  const handle = (stream as unknown as { _handle?: Partial<PipeHandle> } | null)?._handle;
+  return handle && typeof handle.readStart === 'function' && typeof handle.readStop === 'function' && typeof handle.reading === 'boolean'
+    ? (handle as PipeHandle)
+    : undefined;
+}
+
 export interface ChildExit {
   code: number | null;
   signal: string | null;
@@ -238,6 +252,7 @@ export class LiveChild {
   readonly stderr: Readable | null;
   private readonly child: ChildProcess | undefined;
   private exit: ChildExit | undefined;
+  private held = false;
 
   constructor(command: string, args: readonly string[], options: LiveChildOptions = {}) {
     this.argv = [command, ...args];
@@ -261,6 +276,8 @@ export class LiveChild {
         return;
       }
       track(child);
+      // Whatever it printed last, and the end of its output, are read even while output is held.
+      child.once('exit', () => this.releaseOutput());
       whenEnded(
         child,
         (code, signal) => settle({ code, signal, spawnError: null }),
@@ -277,8 +294,36 @@ export class LiveChild {
     return this.exit === undefined;
   }
 
+  /**
+   * Stops reading stdout until releaseOutput(): what the child prints waits in the pipe (64 KiB on Linux; a
+   * child that fills it waits too), and this process is not woken for it. For a reader that takes output in
+   * batches (a prober's echoes once a round, not one wake-up per line): on a small device each wake-up costs
+   * more than the line it brings. Readable.pause() is not enough: a paused stream goes on reading into its
+   * buffer up to the high-water mark, a wake-up per write. The pipe's handle is Node's own (net.Socket's
+   * `_handle` and its `reading` flag, which net.Socket checks before it starts the handle); without one,
+   * output simply keeps flowing.
+   */
+  holdOutput(): void {
+    const handle = pipeHandle(this.stdout);
+    // `reading` false: the stream itself has stopped for back-pressure and will start again by itself.
+    if (this.held || !handle || !handle.reading || this.exit || this.child?.exitCode !== null || this.child?.signalCode !== null) return;
+    this.held = true;
+    // `reading` stays true, so the stream's own next read (Readable.read(0) after a 'data' event) does not
+    // start the handle again.
+    handle.readStop();
+  }
+
+  /** Reads stdout again: what waited in the pipe comes out as 'data' at the next turn of the event loop. */
+  releaseOutput(): void {
+    if (!this.held) return;
+    this.held = false;
+    const handle = pipeHandle(this.stdout);
+    if (handle?.reading) handle.readStart();
+  }
+
   /** `signal` (SIGTERM), SIGKILL after `graceMs`; resolves once the child is reaped. */
   async stop(graceMs = DEFAULT_KILL_GRACE_MS, signal: NodeJS.Signals = 'SIGTERM'): Promise<ChildExit> {
+    this.releaseOutput();
     if (this.exit || !this.child) return this.exited;
     const cancelKill = terminate(this.child, graceMs, signal);
     try {

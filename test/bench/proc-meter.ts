@@ -6,7 +6,8 @@
  * utime + stime + cutime + cstime: a child that lived and died inside the window (a `ping` per echo) is in
  * its parent's cutime/cstime once reaped, a child still running is read directly, and one that was running
  * at the start and was reaped since moves from its own line to its parent's without being counted twice.
- * RSS = the sum of VmRSS over the tree, sampled every `sampleMs`; the peak and the mean are kept.
+ * RSS = the sum of VmRSS over the tree, sampled every `sampleMs`; the peak and the mean are kept. Memory = the
+ * roots' VmRSS plus the descendants' private pages, which does not count shared pages once per child.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -70,16 +71,35 @@ function treeTicks(roots: readonly number[]): number {
   return sum;
 }
 
-/** Summed VmRSS of the tree, and of the roots alone (kB). */
-function treeRssKb(roots: readonly number[]): { tree: number; roots: number } {
+/** Private_Clean + Private_Dirty (USS): the pages only this process maps (kB). */
+function readPrivateKb(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    return field('Private_Clean') + field('Private_Dirty');
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Summed VmRSS of the tree, of the roots alone, and what the tree adds to the device: the roots' RSS plus
+ * each descendant's private pages (kB). Summed VmRSS counts the C library and other shared pages once per
+ * child although the root has them resident already (an fping: 1.9 MB RSS, 0.3 MB its own).
+ */
+function treeRssKb(roots: readonly number[]): { tree: number; roots: number; added: number } {
   let tree = 0;
   let own = 0;
+  let added = 0;
   for (const pid of treeOf(roots).keys()) {
     const kb = readRssKb(pid);
     tree += kb;
-    if (roots.includes(pid)) own += kb;
+    if (roots.includes(pid)) {
+      own += kb;
+      added += kb;
+    } else added += readPrivateKb(pid);
   }
-  return { tree, roots: own };
+  return { tree, roots: own, added };
 }
 
 export interface Cost {
@@ -90,6 +110,8 @@ export interface Cost {
   rssMeanMb: number;
   /** Peak of the roots' own VmRSS (the service's Node process without its children), MB. */
   rssRootsPeakMb: number;
+  /** Peak of the roots' VmRSS plus the descendants' private memory (USS): what the tree takes from the device, MB. */
+  memPeakMb: number;
   seconds: number;
   samples: number;
 }
@@ -103,11 +125,13 @@ export async function measureTree(roots: readonly number[], seconds: number, sam
   const started = performance.now();
   const rss: number[] = [];
   const rootsRss: number[] = [];
+  const added: number[] = [];
   const end = started + seconds * 1000;
   while (performance.now() < end) {
     const sample = treeRssKb(roots);
     rss.push(sample.tree);
     rootsRss.push(sample.roots);
+    added.push(sample.added);
     await new Promise((r) => setTimeout(r, Math.min(sampleMs, Math.max(0, end - performance.now()))));
   }
   const endTicks = treeTicks(roots);
@@ -119,6 +143,7 @@ export async function measureTree(roots: readonly number[], seconds: number, sam
     rssPeakMb: mb(Math.max(...rss)),
     rssMeanMb: mb(rss.reduce((a, b) => a + b, 0) / rss.length),
     rssRootsPeakMb: mb(Math.max(...rootsRss)),
+    memPeakMb: mb(Math.max(...added)),
     seconds: elapsed,
     samples: rss.length,
   };

@@ -13,7 +13,7 @@ import { ProcessRunner } from '../../lib/process/runner';
 import { runCommand } from '../../lib/process/command';
 import { CommandError } from '../../lib/errors';
 import { tempDir } from '../fakes/fake-tools';
-import { until, waitFor } from '../support/wait';
+import { sleep, until, waitFor } from '../support/wait';
 
 const SPAWN_MODULE = resolve(__dirname, '../../lib/process/spawn.js');
 
@@ -248,5 +248,26 @@ describe('the callers', () => {
     const canceled = runCommand('sleep', ['30'], { signal: controller.signal });
     controller.abort();
     assert.equal((await canceled).canceled, true);
+  });
+});
+
+describe('LiveChild output held between batches', () => {
+  it('holds stdout in the pipe (no data events) until released, then hands it over in one batch; the exit is still seen', async () => {
+    // A child printing a line every 50 ms: 8 lines in 400 ms, then exit 0 after a last line.
+    const script = "let n = 0; const t = setInterval(() => { process.stdout.write(`line ${n++}\\n`); if (n === 8) { clearInterval(t); setTimeout(() => process.stdout.write('last\\n'), 300); } }, 50);";
+    const child = new LiveChild(process.execPath, ['-e', script]);
+    const chunks: string[] = [];
+    child.stdout?.on('data', (c: Buffer) => chunks.push(String(c)));
+    child.holdOutput();
+    await sleep(600);
+    assert.deepEqual(chunks, [], 'nothing read while held');
+    child.releaseOutput();
+    await until(() => chunks.join('').includes('line 7'), { timeoutMs: 5000, what: 'the held lines' });
+    assert.ok(chunks.length <= 2, `the held lines come in one read, not one per line: ${JSON.stringify(chunks)}`);
+    // Held again: the exit releases the pipe, so the last line and the end of output are read and `exited` resolves.
+    child.holdOutput();
+    const exit = await child.exited;
+    assert.equal(exit.code, 0);
+    assert.ok(chunks.join('').endsWith('last\n'), 'output printed while held comes out at the exit');
   });
 });
