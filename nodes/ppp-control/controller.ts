@@ -97,10 +97,13 @@ function pppSettingsFromDef(def: PppControlDef): PppSettings | string {
   };
 }
 
-/** What a message asks for: a command, or `ignore` for a controller event about another uplink or step. */
+/**
+ * What a message asks for: a command, or `ignore` for a controller event about another uplink or step.
+ * `iface` null (settings that cannot be read): every setup/teardown is taken, so it fails with the reason.
+ */
 function commandOf(msg: NodeMessage, iface: string | null): Command | 'ignore' | null {
   const event = controllerEvent(msg);
-  if (event) return (event.type === 'setup' || event.type === 'teardown') && event.iface === iface ? event.type : 'ignore';
+  if (event) return (event.type === 'setup' || event.type === 'teardown') && (iface === null || event.iface === iface) ? event.type : 'ignore';
   let value: unknown = msg.payload;
   if (typeof value !== 'string' || value.trim() === '') value = msg.topic;
   if (typeof value !== 'string') return null;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { coreNodes, initHelper, ourNode } from '../support/red-helper';
-import { lastStatus, logged, sink, statusText } from '../support/node-sink';
+import { errorKey, lastStatus, logged, sink, statusText } from '../support/node-sink';
 import { FlowNode, nodeFlow, serverHooks } from '../support/flows';
 import { FAKES_BIN, FakeFona, FakeModem, pathWithFakes, runningFakes, setEnv } from '../fakes/fake-tools';
 import { until } from '../support/wait';
@@ -118,11 +118,14 @@ describe('ppp-control with a modem (no lab: fake FONA, pon without a modem behin
     assert.deepEqual(modem.calls().slice(dials), ['pon fona', 'poff fona', 'poff fona'], 'dialled at once; the failed dial and the stop hang up');
   });
 
-  it('invalid modem pins (PS = Key): red ring, logged at deploy', async () => {
+  it('invalid modem pins (PS = Key): red ring, logged at deploy; a setup goes to Catch with the reason', async () => {
     await helper.load(nodes, flow({ keyPin: 23 }));
     const c = helper.getNode('c');
     assert.deepEqual(lastStatus(c), ['red', 'ring', 'ppp-control.status.invalid']);
     assert.deepEqual(logged(c, 'error'), ['ppp-control.errors.config']);
+    const caught = sink(helper, 'caught');
+    c.receive(event('setup'));
+    assert.equal(errorKey(await caught.next()), 'ppp-control.errors.config', 'a setup fails with the reason (Catch)');
   });
 });
 
