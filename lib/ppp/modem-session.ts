@@ -78,6 +78,11 @@ export class ModemSession {
     return this.power !== null;
   }
 
+  /** Settles when the work queued so far is done. */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
   /** Powers the modem on, then dials; resolves when done, failed or cut short (each reported as a step). */
   setup(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -138,10 +143,10 @@ export class ModemSession {
 
   private async bringUp(signal: AbortSignal): Promise<void> {
     if (this.power) {
-      this.report({ step: 'powering-on' });
       try {
         const power = await this.power();
         if (signal.aborted) return this.report({ step: 'cancelled', stage: 'power-on' });
+        this.report({ step: 'powering-on' });
         this.report({ step: 'powered-on', power: await power.set('on', AbortSignal.any([signal, this.closing.signal])) });
       } catch (e) {
         if (signal.aborted) return this.report({ step: 'cancelled', stage: 'power-on' });
@@ -165,9 +170,9 @@ export class ModemSession {
     if (down instanceof Error) this.report({ step: 'failed', stage: 'hang-up', message: down.message });
     else this.report({ step: 'hung-up', down });
     if (!this.power) return;
-    this.report({ step: 'powering-off' });
     try {
       const power = await this.power();
+      this.report({ step: 'powering-off' });
       this.report({ step: 'powered-off', power: await power.set('off', this.closing.signal) });
     } catch (e) {
       this.report({ step: 'failed', stage: 'power-off', message: errorMessage(e) });
