@@ -90,8 +90,9 @@ export function demoFlow(mode: Mode, controlFile: string, primary: PrimaryUplink
       }
     }
     if (n.type === 'failover-controller') n['dryRun'] = mode !== 'lab';
-    // the fakes are libgpiod's command-line tools; 'auto' would look for a Raspberry Pi first
-    if (n.type === 'fona-power') n['driver'] = 'libgpiod';
+    // the fakes are libgpiod's command-line tools; 'auto' would look for a Raspberry Pi first (the modem's pins
+    // are on ppp-control in the example; a fona-power node of an older example has them too)
+    if (n.type === 'fona-power' || (n.type === 'ppp-control' && n['modem'] === 'fona')) n['driver'] = 'libgpiod';
     // The guide's web service does not exist here: keep the node, switched off.
     if (n.type === 'http request') n.d = true;
     if (n.type === 'debug' && n['name'] === 'events') n['console'] = true;

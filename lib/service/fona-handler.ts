@@ -4,9 +4,10 @@
  * engine emits once the default route has left the modem's interface, `poff PEER` hangs up and the FONA is
  * switched off. The same GPIO and PPP code as the fona-power and ppp-control nodes.
  *
- * Event listeners must not block the engine, so events only queue work; the work runs in order (a setup
- * after a teardown waits for the power-off), and a teardown cuts a setup still in progress short (the key
- * pulse ends early, a dial is cancelled). stop() waits for queued work, bounded, and leaves the modem and
+ * Event listeners must not block the engine, so events only queue work; the order and the cancellation are
+ * the ModemSession's (lib/ppp/modem-session.ts, as in the ppp-control node): a setup after a teardown waits
+ * for the power-off, and a teardown cuts a setup still in progress short (the key pulse ends early, a dial is
+ * cancelled). This handler logs each step. stop() waits for queued work, bounded, and leaves the modem and
  * pppd as they are: when the service stops while the modem carries the default route, the route keeps working.
  */
 import { FailoverEvent } from '../engine/events';
@@ -14,6 +15,7 @@ import { FonaPower } from '../gpio/fona-power';
 import { OpenGpioOptions, OpenedGpio, openGpio } from '../gpio/select';
 import { LinkSource } from '../linkwatch/link-watch';
 import { Logger } from '../log/logger';
+import { ModemSession, ModemStep } from '../ppp/modem-session';
 import { PppLink } from '../ppp/ppp-link';
 import { UplinkConfig } from '../uplink/model';
 import { FonaSettings } from '../properties/fona-kwargs';
@@ -38,10 +40,9 @@ export class FonaHandler {
   private readonly logger: Logger;
   private readonly open: (options: OpenGpioOptions) => Promise<OpenedGpio>;
   private readonly ppp: PppLink;
+  private readonly session: ModemSession;
   private power: FonaPower | null = null;
   private opening: Promise<FonaPower | null> | null = null;
-  private chain: Promise<unknown> = Promise.resolve();
-  private setupAbort: AbortController | null = null;
   private stopped = false;
   private readonly dryRun: boolean;
 
@@ -61,6 +62,16 @@ export class FonaHandler {
       links: options.links,
       logger: this.logger,
     });
+    this.session = new ModemSession({
+      link: this.ppp,
+      power: async () => {
+        const power = await this.gpio();
+        if (!power) throw new Error('no GPIO');
+        return power;
+      },
+      report: (step) => this.log(step),
+      logger: this.logger,
+    });
   }
 
   /** Opens the GPIO in the background, so the log says early which driver is used, or why none works. */
@@ -76,22 +87,8 @@ export class FonaHandler {
       if (event.type === 'teardown') this.logger.info(`DRY-RUN: would run poff ${peer} and switch the FONA off (PS GPIO ${ps}, key GPIO ${key})`);
       return;
     }
-    if (event.type === 'setup') {
-      const abort = new AbortController();
-      this.enqueue(async () => {
-        this.setupAbort = abort;
-        try {
-          await this.bringUp(abort.signal);
-        } finally {
-          if (this.setupAbort === abort) this.setupAbort = null;
-        }
-      });
-    } else if (event.type === 'teardown') {
-      // Cut a setup in progress short (a key pulse ends early, a dial is cancelled), then hang up and power off.
-      this.setupAbort?.abort(new Error(`teardown of ${this.uplink.name}`));
-      const hangUp = this.ppp.stop();
-      this.enqueue(() => this.bringDown(hangUp));
-    }
+    if (event.type === 'setup') void this.session.setup();
+    else if (event.type === 'teardown') void this.session.teardown();
   }
 
   /** Waits (at most `timeoutMs`) for queued work, then releases the GPIO. The link and the modem stay as they are. */
@@ -100,7 +97,7 @@ export class FonaHandler {
     this.stopped = true;
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      this.chain.then(
+      this.session.idle().then(
         () => true,
         () => true,
       ),
@@ -109,19 +106,13 @@ export class FonaHandler {
       }),
     ]);
     clearTimeout(timer);
-    if (!finished) {
-      this.logger.warn(`FONA (${this.uplink.name}): still busy after ${timeoutMs / 1000} s; cutting it short`);
-      this.setupAbort?.abort(new Error('the service is stopping'));
-    }
-    // A dial still in progress does not carry the route: hang it up rather than leave pppd trying.
-    const state = this.ppp.status().state;
-    await this.ppp.close({ hangUp: state === 'dialing' || state === 'redial-wait' });
+    if (!finished) this.logger.warn(`FONA (${this.uplink.name}): still busy after ${timeoutMs / 1000} s; cutting it short`);
+    // A setup or dial still in progress does not carry the route: the session hangs it up (and powers the modem
+    // off) rather than leave pppd trying; a link that is up stays up.
+    await this.session.close({ hangUp: false });
+    await this.ppp.close({ hangUp: false });
     const power = await (this.opening ?? Promise.resolve(null));
     await power?.close();
-  }
-
-  private enqueue(work: () => Promise<void>): void {
-    this.chain = this.chain.then(work).catch((e: unknown) => this.logger.error(`FONA (${this.uplink.name}): ${errorText(e)}`));
   }
 
   private gpio(): Promise<FonaPower | null> {
@@ -151,46 +142,32 @@ export class FonaHandler {
     return this.opening;
   }
 
-  private async bringUp(signal: AbortSignal): Promise<void> {
-    const power = await this.gpio();
-    if (signal.aborted) return;
-    if (power) {
-      try {
-        this.logger.info(`Switching the FONA on (${this.uplink.name})`);
-        const result = await power.set('on', signal);
-        this.logger.info(result.changed ? 'The FONA is on' : 'The FONA was already on');
-      } catch (e) {
-        if (signal.aborted) return;
-        this.logger.error(`Could not switch the FONA on: ${errorText(e)}; dialling anyway`);
-      }
-    } else {
-      this.logger.error('The FONA cannot be switched on without GPIO; dialling anyway');
-    }
-    if (signal.aborted) return;
-    try {
-      await this.ppp.start();
-    } catch (e) {
-      if (!signal.aborted) this.logger.error(`Dialling ${this.settings.peer} failed: ${errorText(e)}`);
-    }
-  }
-
-  private async bringDown(hangUp: Promise<unknown>): Promise<void> {
-    try {
-      await hangUp;
-    } catch (e) {
-      this.logger.error(`Hanging up ${this.settings.peer} failed: ${errorText(e)}`);
-    }
-    const power = await this.gpio();
-    if (!power) {
-      this.logger.error('The FONA cannot be switched off without GPIO');
-      return;
-    }
-    try {
-      this.logger.info(`Switching the FONA off (${this.uplink.name})`);
-      const result = await power.set('off');
-      this.logger.info(result.changed ? 'The FONA is off' : 'The FONA was already off');
-    } catch (e) {
-      this.logger.error(`Could not switch the FONA off: ${errorText(e)}`);
+  /** The guide's log lines for each step of the session. */
+  private log(step: ModemStep): void {
+    const name = this.uplink.name;
+    const peer = this.settings.peer;
+    switch (step.step) {
+      case 'powering-on':
+        this.logger.info(`Switching the FONA on (${name})`);
+        break;
+      case 'powered-on':
+        this.logger.info(step.power.changed ? 'The FONA is on' : 'The FONA was already on');
+        break;
+      case 'powering-off':
+        this.logger.info(`Switching the FONA off (${name})`);
+        break;
+      case 'powered-off':
+        this.logger.info(step.power.changed ? 'The FONA is off' : 'The FONA was already off');
+        break;
+      case 'failed':
+        if (step.stage === 'power-on') this.logger.error(`Could not switch the FONA on: ${step.message}`);
+        else if (step.stage === 'power-off') this.logger.error(`Could not switch the FONA off: ${step.message}`);
+        else if (step.stage === 'dial') this.logger.error(`Dialling ${peer} failed: ${step.message}`);
+        else this.logger.error(`Hanging up ${peer} failed: ${step.message}`);
+        break;
+      default:
+        // Dialling and hanging up are logged by the PPP link ("Dialling fona: pon fona").
+        break;
     }
   }
 }

@@ -7,6 +7,7 @@
 import { DNS_METHODS } from '../dns/dns-manager';
 import { describeIssue } from '../errors';
 import { GPIO_DRIVER_CHOICES } from '../gpio/gpio';
+import { MODEM_KINDS } from '../ppp/modem-session';
 import { PPP_DIALERS } from '../ppp/ppp-link';
 import { UPLINK_RULES } from '../uplink/model';
 import { EnumRule, IfaceRule, isBlank, NumberRule, PatternRule, readSetting, SettingRule, SettingsTable } from './check';
@@ -67,6 +68,8 @@ export const SETTING_RULES = {
     /** Seconds before the first redial. */
     redialDelay: { kind: 'number', min: 1, max: 3600, integer: false, noun: 'a number of seconds' },
     dialer: { kind: 'enum', values: PPP_DIALERS },
+    /** The modem powered on before a `setup` dial and off after a `teardown` hang-up (its pins: the fona rules). */
+    modem: { kind: 'enum', values: MODEM_KINDS },
   },
 } satisfies SettingsTable;
 

@@ -5,39 +5,22 @@
  */
 import { errorMessage } from '../../lib/errors';
 import { FonaPower, PowerCommand, PowerResult } from '../../lib/gpio/fona-power';
-import { GpioDriverChoice, GpioError, GpioErrorCode } from '../../lib/gpio/gpio';
+import { GpioError, GpioErrorCode } from '../../lib/gpio/gpio';
 import type { OpenGpioOptions, OpenedGpio } from '../../lib/gpio/select';
-import { SETTING_RULES, SettingsReader } from '../../lib/settings/rules';
+import { SettingsReader } from '../../lib/settings/rules';
 import { NodeController, Send, Translate } from '../shared/controller';
 import { InputError } from '../shared/errors';
+import { FonaPins, FonaPinsDef, readFonaPins } from '../shared/fona-settings';
 import type { Node, NodeDef, NodeMessage } from '../shared/red';
 import { nodeLogger } from '../shared/route-services';
 import type { Badge } from '../shared/status';
 
-export interface FonaPowerDef extends NodeDef {
-  powerStatusPin: string | number;
-  keyPin: string | number;
-  driver: string;
-  gpiochip: string;
-  /** Seconds the key is held low. */
-  keyPulse: string | number;
-  /** Seconds the status pin may take to follow. */
-  statusTimeout: string | number;
-}
+export interface FonaPowerDef extends NodeDef, FonaPinsDef {}
 
 export interface FonaServices {
   translate: Translate;
   /** Picks and opens the GPIO driver (lib/gpio/select openGpio). */
   openGpio(options: OpenGpioOptions): Promise<OpenedGpio>;
-}
-
-interface FonaSettings {
-  powerStatusPin: number;
-  keyPin: number;
-  driver: GpioDriverChoice;
-  gpiochip: string;
-  keyPulseMs: number;
-  statusTimeoutMs: number;
 }
 
 const NS = 'fona-power';
@@ -46,18 +29,10 @@ const COMMANDS: readonly PowerCommand[] = ['on', 'off', 'toggle', 'status'];
 const UNAVAILABLE: readonly GpioErrorCode[] = ['NO_DRIVER', 'NO_TOOLS', 'NO_CHIP'];
 
 /** The editor's values, checked with the rules of lib/settings; a sentence naming every one that is wrong. */
-function fonaSettingsFromDef(def: FonaPowerDef): FonaSettings | string {
-  const R = SETTING_RULES.fona;
+function fonaSettingsFromDef(def: FonaPowerDef): FonaPins | string {
   const settings = new SettingsReader();
-  const powerStatusPin = settings.read('powerStatusPin', R.powerStatusPin, def.powerStatusPin, 23);
-  const keyPin = settings.read('keyPin', R.keyPin, def.keyPin, 24);
-  const driver = settings.read('driver', R.driver, def.driver, 'auto');
-  const gpiochip = settings.read('gpiochip', R.gpiochip, def.gpiochip, 'gpiochip0');
-  const keyPulse = settings.read('keyPulse', R.keyPulse, def.keyPulse, 2);
-  const statusTimeout = settings.read('statusTimeout', R.statusTimeout, def.statusTimeout, 10);
-  if (settings.problems.length > 0) return settings.problems.join('; ');
-  if (powerStatusPin === keyPin) return 'the power status pin and the key pin must be two different GPIOs';
-  return { powerStatusPin, keyPin, driver, gpiochip, keyPulseMs: Math.round(keyPulse * 1000), statusTimeoutMs: Math.round(statusTimeout * 1000) };
+  const pins = readFonaPins(settings, def);
+  return settings.problems.length > 0 ? settings.problems.join('; ') : pins;
 }
 
 /** 'on' | 'off' | 'toggle' | 'status' from msg.payload (or msg.topic); true/false and 1/0 mean on/off. */
@@ -72,7 +47,7 @@ function commandOf(msg: NodeMessage): PowerCommand | null {
 }
 
 export class FonaController extends NodeController {
-  private readonly settings: FonaSettings | string;
+  private readonly settings: FonaPins | string;
   private power: FonaPower | null = null;
   /** Why there is no power control: a sentence for errors. */
   private unavailable: string | null = null;
@@ -104,7 +79,7 @@ export class FonaController extends NodeController {
   }
 
   /** Opens the GPIO and shows the power state; a state that cannot be read is shown, not thrown. */
-  private async open(settings: FonaSettings): Promise<void> {
+  private async open(settings: FonaPins): Promise<void> {
     const opened = await this.services.openGpio({ driver: settings.driver, chip: settings.gpiochip });
     const control = new FonaPower({
       driver: opened.driver,

@@ -44,12 +44,15 @@ export interface DriverOptions {
   ns?: string;
   /** Node-RED settings merged into the runtime's (e.g. `{ mqttReconnectTime: 1000 }`). */
   settings?: Record<string, unknown>;
+  /** The driver's environment (default this process's), e.g. a FONA rig's fakes on PATH. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class Driver {
   readonly proc: LabProcess;
   constructor(lab: NetLab, flow: FlowItem[], options: DriverOptions = {}) {
-    const env = options.settings ? { ...process.env, IFF_RED_SETTINGS: JSON.stringify(options.settings) } : undefined;
+    const base = options.env ?? process.env;
+    const env = options.settings ? { ...base, IFF_RED_SETTINGS: JSON.stringify(options.settings) } : options.env;
     // From the repository: node-red-node-test-helper looks for node-red from the working directory.
     this.proc = lab.spawn(options.ns ?? 'dut', process.execPath, [CONTROLLER_DRIVER, writeFlow(flow)], { env, cwd: REPO_ROOT });
   }

@@ -130,7 +130,9 @@ describe('npm start: Node-RED with the example flow in the network lab', { skip:
     const controller = flows.find((n) => n.type === 'failover-controller');
     assert.ok(controller, 'the deployed flow has the controller');
     assert.equal(controller['dryRun'], false, 'real routes inside the lab');
-    for (const t of ['fona-power', 'ppp-control', 'uplink']) assert.ok(flows.some((n) => n.type === t), `${t} deployed`);
+    for (const t of ['ppp-control', 'uplink']) assert.ok(flows.some((n) => n.type === t), `${t} deployed`);
+    const modem = flows.find((n) => n.type === 'ppp-control');
+    assert.deepEqual([modem?.['modem'], modem?.['driver']], ['fona', 'libgpiod'], 'the FONA powered by ppp-control over the fake libgpiod tools');
     const cut = flows.find((n) => n.type === 'inject' && n.name === 'cut primary');
     assert.ok(cut, 'the "cut primary" button');
     // our nodes are installed: the palette lists them

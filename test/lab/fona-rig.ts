@@ -40,16 +40,32 @@ export interface Rig {
   env: NodeJS.ProcessEnv;
 }
 
-export async function withRig(t: TestContext, version: 1 | 2, labOptions: Parameters<typeof NetLab.create>[0], body: (rig: Rig) => Promise<void>): Promise<void> {
+export interface RigOptions {
+  /** The fake modem answers only while the fake FONA is on, and drops the line when it goes off (FAKE_MODEM_POWER_FILE). */
+  modemNeedsPower?: boolean;
+}
+
+export async function withRig(
+  t: TestContext,
+  version: 1 | 2,
+  labOptions: Parameters<typeof NetLab.create>[0],
+  body: (rig: Rig) => Promise<void>,
+  options: RigOptions = {},
+): Promise<void> {
   if (!ROOT || MISSING.length > 0) {
     t.skip(!ROOT ? 'needs root' : `missing tools: ${MISSING.join(', ')}`);
     return;
   }
-  await runRig(version, labOptions, body);
+  await runRig(version, labOptions, body, options);
 }
 
 /** The rig without a test around it (the benchmark): the caller has checked for root and tools. */
-export async function runRig(version: 1 | 2, labOptions: Parameters<typeof NetLab.create>[0], body: (rig: Rig) => Promise<void>): Promise<void> {
+export async function runRig(
+  version: 1 | 2,
+  labOptions: Parameters<typeof NetLab.create>[0],
+  body: (rig: Rig) => Promise<void>,
+  options: RigOptions = {},
+): Promise<void> {
   const lab = await NetLab.create(labOptions);
   try {
     const fona = FakeFona.create();
@@ -57,7 +73,8 @@ export async function runRig(version: 1 | 2, labOptions: Parameters<typeof NetLa
     modem.setDelay(1000);
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathWithFakes(), ...fona.env(version), ...modem.env() };
     delete env.NODE_TEST_CONTEXT;
-    const daemon = lab.spawn('dut', process.execPath, [join(FAKES_BIN, 'fake-modem')], { env });
+    const power = options.modemNeedsPower ? { FAKE_MODEM_POWER_FILE: join(fona.dir, fona.chip, String(fona.psPin)) } : {};
+    const daemon = lab.spawn('dut', process.execPath, [join(FAKES_BIN, 'fake-modem')], { env: { ...env, ...power } });
     await daemon.waitFor(/fake-modem ready/);
     await body({ lab, fona, modem, daemon, env });
     await daemon.stop();
