@@ -388,7 +388,8 @@ export class FailoverController extends NodeController {
       const used = runner.usage().find((u) => u.uplink === active.name && u.active);
       if (active.health === 'degraded') this.setBadge('warning', this.t('status.degraded', text));
       else if (used) {
-        const amount = used.budgetUsed === null ? formatBytes(used.sessionBytes ?? 0) : `${formatBytes(used.sessionBytes ?? 0)}, ${used.budgetUsed} % of budget`;
+        const bytes = formatBytes(used.sessionBytes ?? 0);
+        const amount = used.budgetUsed === null ? bytes : this.t('status.usedOfBudget', { used: bytes, percent: used.budgetUsed });
         this.setBadge(index === 0 ? 'ok' : 'warning', this.t(index === 0 ? 'status.activeMetered' : 'status.backupMetered', { ...text, used: amount }));
       } else if (index === 0) this.setBadge('ok', this.t('status.active', text));
       else this.setBadge('warning', this.t('status.backup', text));

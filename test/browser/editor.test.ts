@@ -3,9 +3,10 @@
  *
  * 1. A Node-RED 4 of our own (node_modules/node-red, on 127.0.0.1 only, a temporary user dir where the package
  *    is a link to this checkout, as `npm install /path/to/checkout` makes it): the palette shows the five nodes
- *    in the 'ifacefailover' category with the package's icon; each node is dragged onto the workspace, opened,
- *    filled in, marked invalid with a bad value (the field's `input-error`, the red triangle, `valid === false`),
- *    fixed and deployed; each example is imported through Import > Examples and deployed.
+ *    in the 'ifacefailover' category, each with an icon of its own and a label in words; each node is dragged
+ *    onto the workspace, opened, filled in, marked invalid with a bad value (the field's `input-error`, the red
+ *    triangle, `valid === false`), fixed and deployed; each example is imported through Import > Examples and
+ *    deployed, and example 01 shows whole in the workspace of a 1280 × 800 window.
  *    Nothing deployed there may touch this machine's network: controllers and route-switches are in dry run,
  *    the route-verifier's "pin" box is unticked, every probed uplink is loopback probing 127.0.0.1 (the
  *    examples' uplinks are edited to that before they are deployed), the examples' HTTP request is disabled,
@@ -47,7 +48,8 @@ function shotsDir(): string {
   return shotsTemp;
 }
 const TYPES = ['failover-controller', 'route-verifier', 'route-switch', 'fona-power', 'ppp-control'] as const;
-const ICON = `icons/${PACKAGE}/ifacefailover.svg`;
+/** The URL path under which Node-RED serves the package's icons. */
+const ICONS = `icons/${PACKAGE}/`;
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -91,8 +93,8 @@ interface EditorApi {
     dirty(value?: boolean): boolean;
   };
   editor: { validateNode(n: EditorNode): boolean };
-  view: { redraw(full?: boolean): void; state(): number };
-  workspaces: { active(): string };
+  view: { redraw(full?: boolean): void; state(): number; scale(): number };
+  workspaces: { active(): string; show(id: string): void };
   actions: { invoke(name: string, ...args: unknown[]): void };
 }
 
@@ -105,11 +107,26 @@ interface DomElement {
   querySelector(selector: string): DomElement | null;
 }
 
+interface PageImage {
+  src: string;
+  naturalWidth: number;
+  decode(): Promise<void>;
+}
+
+interface PageCanvas {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): {
+    drawImage(img: PageImage, x: number, y: number, w: number, h: number): void;
+    getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+  } | null;
+}
+
 interface PageGlobals {
   RED: EditorApi;
-  document: { querySelector(selector: string): DomElement | null };
+  document: { querySelector(selector: string): DomElement | null; createElement(tag: 'canvas'): PageCanvas };
   getComputedStyle(el: DomElement): { backgroundImage: string };
-  Image: new () => { src: string; naturalWidth: number; decode(): Promise<void> };
+  Image: new () => PageImage;
 }
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -491,6 +508,8 @@ function examples(): Example[] {
 }
 
 const EXAMPLES = examples();
+/** Example 01 of the controller: the guide's scenario, the flow a new user opens first. */
+const GUIDE = EXAMPLES.find((e) => e.folder === 'failover-controller' && e.name.startsWith('01 '));
 
 /**
  * Node types an example may use here, because the rules of the examples test keep them on this machine:
@@ -517,6 +536,8 @@ const SAFE_TYPES = new Set([
 
 /** Example node ids already in the editor, and the example that brought each. */
 const imported = new Map<string, string>();
+/** The flow tab each example was imported into. */
+const tabOf = new Map<Example, string>();
 
 // ───────────────────────────── the tests ─────────────────────────────
 
@@ -560,38 +581,72 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       assert.deepEqual(browser?.blocked ?? [], [], 'the editor asked for nothing outside Node-RED');
     });
 
-    it('shows the five nodes in the ifacefailover category, with the package icon', { timeout: 30_000 }, async () => {
-      const icons: Array<{ status: number; type: string }> = [];
+    it('shows the five nodes in the ifacefailover category, each with an icon of its own and a label in words', { timeout: 30_000 }, async () => {
+      const responses: Array<{ url: string; status: number }> = [];
       page.on('response', (r) => {
-        if (r.url().includes(ICON)) icons.push({ status: r.status(), type: r.headers()['content-type'] ?? '' });
+        if (r.url().includes(ICONS)) responses.push({ url: r.url(), status: r.status() });
       });
       const header = page.locator('#red-ui-palette-header-ifacefailover');
       assert.match((await header.textContent()) ?? '', /ifacefailover/);
+      const shown: Array<{ type: string; label: string; icon: string }> = [];
       for (const type of TYPES) {
         const item = paletteItem(page, type);
         await item.waitFor();
         const seen = await item.evaluate((el: DomElement) => {
           const g = globalThis as unknown as PageGlobals;
           const icon = el.querySelector('.red-ui-palette-icon');
-          return { category: el.closest('.red-ui-palette-category')?.id ?? '', icon: icon ? g.getComputedStyle(icon).backgroundImage : '' };
+          return {
+            category: el.closest('.red-ui-palette-category')?.id ?? '',
+            icon: icon ? g.getComputedStyle(icon).backgroundImage : '',
+            // the editor breaks a label into lines at its spaces
+            label: (el.querySelector('.red-ui-palette-label')?.textContent ?? '').replace(/\s+/g, ' ').trim(),
+          };
         });
         assert.equal(seen.category, 'red-ui-palette-container-ifacefailover', `${type} in its own category`);
-        assert.ok(seen.icon.includes(ICON), `${type}: icon ${seen.icon}`);
-        assert.doesNotMatch(seen.icon, /arrow-in\.svg/, `${type}: not the default icon`);
+        const url = /url\("?([^")]+)"?\)/.exec(seen.icon)?.[1] ?? '';
+        assert.ok(url.includes(ICONS), `${type}: an icon of the package, not ${seen.icon}`);
+        // words a user reads, not the type's id (the palette shows a hyphen as " - ": none)
+        assert.match(seen.label, /^[A-Za-z]+(?: [A-Za-z]+)*$/, `${type}: palette label ${JSON.stringify(seen.label)}`);
+        assert.notEqual(seen.label, type, `${type}: a label, not the type`);
+        shown.push({ type, label: seen.label, icon: url });
       }
-      // the icon itself loads: an SVG the browser can draw
-      const drawn = await page.evaluate(async (src) => {
-        const g = globalThis as unknown as PageGlobals;
-        const img = new g.Image();
-        img.src = src;
-        await img.decode();
-        return img.naturalWidth;
-      }, ICON);
-      assert.ok(drawn > 0, 'the icon decodes');
-      const r = await fetch(`${nr?.origin}/${ICON}`);
-      assert.equal(r.status, 200);
-      assert.match(r.headers.get('content-type') ?? '', /image\/svg\+xml/);
-      assert.ok(icons.every((i) => i.status === 200 || i.status === 304), JSON.stringify(icons));
+      console.log(`palette: ${shown.map((s) => `${s.label} (${s.icon.slice(s.icon.lastIndexOf('/') + 1)})`).join(', ')}`);
+      assert.equal(new Set(shown.map((s) => s.icon)).size, TYPES.length, `five different icons: ${JSON.stringify(shown)}`);
+      assert.equal(new Set(shown.map((s) => s.label.toLowerCase())).size, TYPES.length, 'five different labels');
+
+      // each icon loads and draws, and no two draw the same picture: the pixels of each on a 40 × 60 canvas
+      const pictures: string[] = [];
+      for (const { type, icon } of shown) {
+        const r = await fetch(icon);
+        assert.equal(r.status, 200, `${type}: ${icon}`);
+        assert.match(r.headers.get('content-type') ?? '', /image\/svg\+xml/);
+        const picture = await page.evaluate(async (src) => {
+          const g = globalThis as unknown as PageGlobals;
+          const img = new g.Image();
+          img.src = src;
+          await img.decode();
+          const canvas = g.document.createElement('canvas');
+          canvas.width = 40;
+          canvas.height = 60;
+          const ctx = canvas.getContext('2d');
+          if (!ctx || img.naturalWidth === 0) return { painted: 0, alpha: '' };
+          ctx.drawImage(img, 0, 0, 40, 60);
+          const data = ctx.getImageData(0, 0, 40, 60).data;
+          let painted = 0;
+          let alpha = '';
+          for (let i = 3; i < data.length; i += 4) {
+            painted += data[i] > 128 ? 1 : 0;
+            alpha += data[i] > 128 ? '#' : '.';
+          }
+          return { painted, alpha };
+        }, icon);
+        // white on transparent, as Node-RED's icons: something drawn, most of the area left clear
+        assert.ok(picture.painted > 40 && picture.painted < 1200, `${type}: ${picture.painted} of 2400 pixels drawn`);
+        pictures.push(picture.alpha);
+      }
+      assert.equal(new Set(pictures).size, TYPES.length, 'five different pictures');
+      // and none the page asked for failed (most it loaded with the editor, before this listened)
+      assert.ok(responses.every((i) => i.status === 200 || i.status === 304), JSON.stringify(responses));
 
       // screenshot: only our category open, the help popover of the controller
       await page.locator('#red-ui-palette .red-ui-component-footer button').first().click(); // collapse all
@@ -885,6 +940,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
           assert.ok(here.includes(n.id), `${n.type} ${n.id} imported`);
           imported.set(n.id, `${example.folder}/${example.name}`);
         }
+        tabOf.set(example, tab);
 
         // made safe for this machine before the deploy: the primary on loopback, every target 127.0.0.1,
         // HTTP requests disabled
@@ -947,6 +1003,61 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         }
       });
     }
+
+    it(`shows example 01 (${GUIDE?.name ?? 'missing'}), as imported and deployed, whole at 1280 × 800 without scrolling`, { timeout: 20_000 }, async () => {
+      assert.ok(GUIDE, 'examples/failover-controller/01 - *.json exists');
+      const tab = tabOf.get(GUIDE);
+      assert.ok(tab, 'the test above imported and deployed it');
+      // its tab at 100 %, scrolled to the top left, each node where the file puts it (as `npm start` and
+      // Import > new flow show it; the import above dropped the first node at the mouse instead)
+      await page.evaluate((z) => (globalThis as unknown as PageGlobals).RED.workspaces.show(z), tab);
+      await page.waitForFunction((z) => (globalThis as unknown as PageGlobals).RED.workspaces.active() === z, tab);
+      const placed = GUIDE.nodes.filter((n) => typeof n['x'] === 'number' && typeof n['y'] === 'number');
+      await page.evaluate((nodes) => {
+        const { RED } = globalThis as unknown as PageGlobals;
+        for (const { id, x, y } of nodes) {
+          const n = RED.nodes.node(id);
+          if (!n) continue;
+          n['x'] = x;
+          n['y'] = y;
+          n['dirty'] = true;
+        }
+        RED.view.redraw(true);
+      }, placed.map((n) => ({ id: n.id, x: Number(n['x']), y: Number(n['y']) })));
+      assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobals).RED.view.scale()), 1, 'zoom 100 %');
+      await page.locator('#red-ui-workspace-chart').evaluate((el: DomElement & { scrollLeft: number; scrollTop: number }) => {
+        el.scrollLeft = 0;
+        el.scrollTop = 0;
+      });
+      // the part of the workspace a user sees: the chart without its scroll bars
+      const visible = await page.locator('#red-ui-workspace-chart').evaluate(
+        (el: DomElement & { clientWidth: number; clientHeight: number; getBoundingClientRect(): { x: number; y: number } }) => {
+          const r = el.getBoundingClientRect();
+          return { x: r.x, y: r.y, width: el.clientWidth, height: el.clientHeight };
+        },
+      );
+      const outside: string[] = [];
+      for (const n of placed) {
+        // what a user sees of a node: its box with the label, its ports, its button (inject, debug), its status badge
+        const parts = flowNode(page, n.id).locator('rect.red-ui-flow-node, .red-ui-flow-port, .red-ui-flow-node-button, .red-ui-flow-node-status-group');
+        const boxes = [];
+        for (let i = 0; i < (await parts.count()); i++) {
+          const box = await parts.nth(i).boundingBox();
+          if (box && box.width > 0 && box.height > 0) boxes.push(box);
+        }
+        if (boxes.length === 0) {
+          outside.push(`${n.type} ${n.id}: not drawn`);
+          continue;
+        }
+        const x0 = Math.min(...boxes.map((p) => p.x));
+        const y0 = Math.min(...boxes.map((p) => p.y));
+        const b = { x: x0, y: y0, width: Math.max(...boxes.map((p) => p.x + p.width)) - x0, height: Math.max(...boxes.map((p) => p.y + p.height)) - y0 };
+        const inside = b.x >= visible.x && b.y >= visible.y && b.x + b.width <= visible.x + visible.width && b.y + b.height <= visible.y + visible.height;
+        if (!inside) outside.push(`${n.type} "${String(n['name'] ?? '')}" at ${Math.round(b.x)},${Math.round(b.y)} to ${Math.round(b.x + b.width)},${Math.round(b.y + b.height)}`);
+      }
+      console.log(`example 01: ${placed.length} nodes; the visible workspace is ${visible.width} × ${visible.height} px at ${visible.x},${visible.y}`);
+      assert.deepEqual(outside, [], `nodes of example 01 outside the visible workspace (${visible.width} × ${visible.height} px at ${visible.x},${visible.y})`);
+    });
   });
 
   describe('with npm start in the network lab', { skip: LAB_SKIP }, () => {

@@ -60,6 +60,18 @@ function registrationOf(type: string): Registration {
 
 const isConfigNode = (type: string): boolean => literal(registrationOf(type).props.get('category')) === 'config';
 
+// ───────────────────────────── status texts ─────────────────────────────
+
+/** A node's TypeScript: nodes/<type>.ts and its folder nodes/<type>/ (nodes/shared/ draws badges, it has no texts). */
+function nodeSources(type: string): Array<[string, string]> {
+  const dir = join(ROOT, 'nodes', type);
+  const files = [join(ROOT, 'nodes', `${type}.ts`), ...(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f)) : [])];
+  return files.filter((f) => existsSync(f)).map((f) => [relative(ROOT, f), readFileSync(f, 'utf8')]);
+}
+
+/** A status text written in the code: a string literal given to node.status, a badge, or a Badge's text. */
+const LITERAL_STATUS = /\.status\(\s*\{[^}]*\btext\s*:|\bbadge\.(?:ok|working|warning|error|inactive)\(\s*['"`]|\bsetBadge\([^,]+,\s*['"`]|\btext\s*:\s*['"`]/g;
+
 // ───────────────────────────── examples ─────────────────────────────
 
 function exampleFiles(dir = join(ROOT, 'examples')): string[] {
@@ -196,6 +208,19 @@ describe('Flow Library scorecard (offline checks)', () => {
           if (String(name).startsWith('font-awesome/')) return;
           const ours = [join(ROOT, 'icons', String(name)), join(dir, 'icons', String(name))];
           for (const f of ours) assert.ok(existsSync(f), `${relative(ROOT, f)} missing`);
+        });
+
+        it('takes its status texts from its catalog (RED._), none written in the code', () => {
+          const catalog = JSON.parse(readFileSync(join(ROOT, 'nodes/locales/en-US', `${type}.json`), 'utf8')) as Record<string, { status?: Record<string, string> }>;
+          const texts = catalog[type]?.status ?? {};
+          const problems: string[] = [];
+          for (const [file, code] of nodeSources(type)) {
+            for (const m of code.matchAll(LITERAL_STATUS)) problems.push(`${file}: a status text in the code: ${m[0]}`);
+            for (const m of code.matchAll(/\bt\(\s*['"]status\.([\w-]+)['"]/g)) {
+              if (!Object.hasOwn(texts, m[1] ?? '')) problems.push(`${file}: status.${m[1] ?? ''} is not in nodes/locales/en-US/${type}.json`);
+            }
+          }
+          assert.deepEqual(problems, []);
         });
       });
     }
