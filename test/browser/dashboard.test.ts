@@ -294,14 +294,16 @@ describe('the live dashboard in chromium, during failovers in the network lab', 
   it('Recheck probes now: the idle wifi is seen down, then up, only when the button is pressed', { timeout: 60_000 }, async () => {
     assert.ok(lab);
     await lab.cutUpstream('wlan0');
-    // its next round is an hour away: the table keeps showing it up until Recheck
-    const before = await tableRows(page, W.uplinks);
-    assert.deepEqual(before.find((r) => r[0] === 'wifi')?.[2], 'up', JSON.stringify(before));
-    await widget(page, W.recheck).locator('button').click();
-    await waitForRow(page, W.uplinks, (r) => r[0] === 'wifi' && r[2] === 'down', 'wifi down after Recheck');
-    await waitForRow(page, W.events, (r) => r[1] === 'health' && r[2] === 'wifi', 'the health event of the wifi in the list');
-
-    await lab.restore('wlan0');
+    try {
+      // its next round is an hour away: the table keeps showing it up until Recheck
+      const before = await tableRows(page, W.uplinks);
+      assert.deepEqual(before.find((r) => r[0] === 'wifi')?.[2], 'up', JSON.stringify(before));
+      await widget(page, W.recheck).locator('button').click();
+      await waitForRow(page, W.uplinks, (r) => r[0] === 'wifi' && r[2] === 'down', 'wifi down after Recheck');
+      await waitForRow(page, W.events, (r) => r[1] === 'health' && r[2] === 'wifi', 'the health event of the wifi in the list');
+    } finally {
+      await lab.restore('wlan0'); // the tests after this one need the wifi
+    }
     await widget(page, W.recheck).locator('button').click();
     await waitForRow(page, W.uplinks, (r) => r[0] === 'wifi' && r[2] === 'up', 'wifi up again after Recheck');
     assert.match(await textOf(widget(page, W.active)), /wired$/, 'the route stayed on the wired uplink');
