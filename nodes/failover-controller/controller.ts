@@ -179,14 +179,18 @@ export function availableMessage(event: AvailableEvent, active: string | null): 
   return { topic: 'available', payload };
 }
 
-/** The status command's answer; a metered uplink's entry carries its data use (`usage`). */
-export function statusPayload(status: EngineStatus, now: Date, usage: readonly UplinkUsage[] = []): EventPayload {
+/**
+ * The status command's answer; a metered uplink's entry carries its data use (`usage`). `onBackupMs`: how long
+ * the default route has been off the first uplink (`backupSince`: when it left), null while the first carries it.
+ */
+export function statusPayload(status: EngineStatus, now: Date, usage: readonly UplinkUsage[] = [], backupSince: number | null = null): EventPayload {
   const active = status.uplinks.find((u) => u.active);
   const uplinks = status.uplinks.map((u) => {
     const used = usage.find((x) => x.uplink === u.name);
     return used ? { ...u, usage: used } : u;
   });
-  return { event: 'status', uplink: active?.name ?? null, iface: active?.iface ?? null, ...status, uplinks, time: now.toISOString() };
+  const onBackupMs = backupSince === null ? null : Math.max(0, now.getTime() - backupSince);
+  return { event: 'status', uplink: active?.name ?? null, iface: active?.iface ?? null, ...status, uplinks, onBackupMs, time: now.toISOString() };
 }
 
 /** The command a message carries: msg.payload (a string, or {command}) or else msg.topic. */
@@ -257,6 +261,8 @@ export class FailoverController extends NodeController {
   private badgeTimer: NodeJS.Immediate | null = null;
   private stopWatchingDeploys: (() => void) | null = null;
   private deploysSeen = 0;
+  /** When the default route last moved from the first uplink to another (epoch ms); null while on the first. */
+  private backupSince: number | null = null;
 
   constructor(
     node: Node,
@@ -351,6 +357,11 @@ export class FailoverController extends NodeController {
     if (event.type === 'available') {
       this.node.send([null, availableMessage(event, active)]);
     } else {
+      if (event.type === 'connected' || event.type === 'connectionRestored') {
+        const first = this.runnerUplinks()[0]?.name;
+        if (event.uplink === first) this.backupSince = null;
+        else this.backupSince ??= event.time;
+      }
       if (event.type === 'noUplink') this.noUplink = true;
       else if (event.type === 'connected' || event.type === 'connectionRestored' || event.type === 'waiting') this.noUplink = false;
       this.node.send([eventMessage(event, active), null]);
@@ -433,7 +444,7 @@ export class FailoverController extends NodeController {
     switch (command as Command) {
       case 'status': {
         msg.topic = 'status';
-        msg.payload = statusPayload(engine.status(), new Date(), runner.usage());
+        msg.payload = statusPayload(engine.status(), new Date(), runner.usage(), this.backupSince);
         send([msg, null]);
         return;
       }
@@ -500,6 +511,7 @@ export class FailoverController extends NodeController {
       this.unsubscribe?.();
       this.unsubscribe = null;
       this.runner = null;
+      this.backupSince = null;
       if (this.badgeTimer) clearImmediate(this.badgeTimer);
       this.badgeTimer = null;
       this.lastBadge = '';

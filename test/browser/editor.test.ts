@@ -26,9 +26,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { isRoot, listNamespaces, missingTools, removeStaleLabs } from '../lab/netlab';
+import { DASHBOARD_PACKAGE } from '../support/red-helper';
 import { sleep, until } from '../support/wait';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -195,6 +196,9 @@ async function startNodeRed(): Promise<NodeRed> {
   const dir = mkdtempSync(join(tmpdir(), 'iff-browser-'));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(ROOT, join(dir, 'node_modules', PACKAGE), 'dir');
+  // Dashboard 2 as well (a devDependency), for the dashboard example
+  mkdirSync(join(dir, 'node_modules', '@flowfuse'));
+  symlinkSync(dirname(require.resolve(`${DASHBOARD_PACKAGE}/package.json`, { paths: [ROOT] })), join(dir, 'node_modules', DASHBOARD_PACKAGE), 'dir');
   writeFileSync(join(dir, 'flows.json'), '[]');
   const port = await freePort();
   const settings = {
@@ -532,6 +536,16 @@ const SAFE_TYPES = new Set([
   'http request',
   'mqtt out',
   'mqtt-broker',
+  // Dashboard 2: pages served by this Node-RED itself
+  'ui-base',
+  'ui-page',
+  'ui-group',
+  'ui-theme',
+  'ui-text',
+  'ui-template',
+  'ui-button',
+  'ui-table',
+  'ui-chart',
 ]);
 
 /** Example node ids already in the editor, and the example that brought each. */

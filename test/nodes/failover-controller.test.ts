@@ -291,6 +291,7 @@ describe('failover-controller', () => {
     assert.equal(s.paused, false);
     assert.equal(s.forced, null);
     assert.equal(s.pending, null);
+    assert.equal(s.onBackupMs, null, 'the first uplink carries the route');
     const ups = s.uplinks as { name: string; link: string; usable: boolean; active: boolean }[];
     assert.deepEqual(
       ups.map((u) => [u.name, u.link, u.usable, u.active]),
@@ -554,6 +555,10 @@ describe('failover-controller', () => {
     const used = entries[1].usage as Record<string, unknown>;
     assert.equal(used.active, true);
     assert.ok(typeof used.sessionBytes === 'number' && used.sessionBytes >= (usage.sessionBytes as number));
+    // The backup has carried the route since it connected, before the usage event.
+    const connected = payloadOf(await events.waitFor('connected backup', is('connected', 'backup')));
+    const onBackup = Date.parse(status.time as string) - Date.parse(connected.time as string);
+    assert.equal(status.onBackupMs, onBackup, 'time on the backup in the status answer');
 
     await helper.unload();
     const stored = JSON.parse(readFileSync(file, 'utf8')) as { uplinks: Record<string, { periodBytes: number }> };

@@ -1,7 +1,8 @@
 /**
  * Checks that a flow (an example, or what `ifacefailover import` writes) is sound and loads in the test
  * runtime: unique ids and wires to existing nodes; our nodes carry exactly the properties their editor
- * defines; every node type is known (ours from dist/nodes, core ones from node-red's @node-red/nodes), every
+ * defines; every node type is known (ours from dist/nodes, core ones from node-red's @node-red/nodes, Dashboard 2's
+ * from the devDependency @flowfuse/node-red-dashboard), every
  * node is created and none reports an error while it starts.
  *
  * Loading must never change the host's routes: controllers and route-switch nodes are loaded with dryRun
@@ -11,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeInitializer } from 'node-red';
-import { BUILD_ROOT, coreNodes, CORE_NODE_FILES, initHelper, ourNode } from './red-helper';
+import { BUILD_ROOT, coreNodes, CORE_NODE_FILES, dashboardNodeFiles, dashboardNodes, initHelper, ourNode } from './red-helper';
 import { editorRegistration, literal } from './editor-html';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -95,13 +96,14 @@ export async function checkLoads(flow: FlowNode[], credentials: Record<string, R
   const helper = initHelper();
     const types = new Set(flow.map((n) => n.type).filter((t) => t !== 'tab'));
     const ours = [...types].filter((t) => OUR_TYPES.has(t));
-    const core = [...types].filter((t) => !OUR_TYPES.has(t));
+    const dashboard = [...types].filter((t) => t in dashboardNodeFiles());
+    const core = [...types].filter((t) => !OUR_TYPES.has(t) && !dashboard.includes(t));
     const unknown = core.filter((t) => !(t in CORE_NODE_FILES));
-    assert.deepEqual(unknown, [], 'types that are neither ours nor core Node-RED nodes');
+    assert.deepEqual(unknown, [], 'types that are neither ours, core Node-RED nodes nor Dashboard 2 nodes');
     const missingFiles = ours.filter((t) => !existsSync(join(BUILD_ROOT, 'nodes', `${t}.js`)));
     assert.deepEqual(missingFiles, [], 'node files not built (dist/nodes)');
 
-    const initializers: NodeInitializer[] = [...ours.map(ourNode), ...coreNodes(core)];
+    const initializers: NodeInitializer[] = [...ours.map(ourNode), ...coreNodes(core), ...(dashboard.length > 0 ? dashboardNodes(dashboard) : [])];
     // Register the uplink config node too: every controller example needs it.
     if (!ours.includes('uplink') && OUR_TYPES.has('uplink')) initializers.unshift(ourNode('uplink'));
     await helper.load(initializers, forTest(flow), credentials);

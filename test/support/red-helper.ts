@@ -138,3 +138,29 @@ export const BUILD_ROOT = resolve(__dirname, '../..');
 export function ourNode(type: string): NodeInitializer {
   return createRequire(__filename)(join(BUILD_ROOT, 'nodes', `${type}.js`)) as NodeInitializer;
 }
+
+/** Dashboard 2 (@flowfuse/node-red-dashboard, a devDependency: the dashboard example uses it), as the root installed it. */
+export const DASHBOARD_PACKAGE = '@flowfuse/node-red-dashboard';
+
+/** Dashboard 2's node types and the file that registers each (its package.json `node-red.nodes`); empty without it. */
+export function dashboardNodeFiles(): Readonly<Record<string, string>> {
+  let pkg: string;
+  try {
+    pkg = createRequire(join(REPO_ROOT, 'noop.js')).resolve(`${DASHBOARD_PACKAGE}/package.json`);
+  } catch {
+    return {};
+  }
+  const nodes = (JSON.parse(readFileSync(pkg, 'utf8')) as { 'node-red'?: { nodes?: Record<string, string> } })['node-red']?.nodes ?? {};
+  return Object.fromEntries(Object.entries(nodes).map(([type, file]) => [type, join(dirname(pkg), file)]));
+}
+
+/** Initializers of Dashboard 2's nodes that register `types` (and of its config nodes, which its widgets need). */
+export function dashboardNodes(types: Iterable<string>): NodeInitializer[] {
+  const files = dashboardNodeFiles();
+  const wanted = new Set(['ui-base', 'ui-page', 'ui-group', 'ui-theme', ...types]);
+  return [...wanted].map((type) => {
+    const file = files[type];
+    if (!file) throw new Error(`red-helper: ${type} is not a node of ${DASHBOARD_PACKAGE} (is it installed?)`);
+    return createRequire(__filename)(file) as NodeInitializer;
+  });
+}
