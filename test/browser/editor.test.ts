@@ -512,7 +512,9 @@ const SAFE_TYPES = new Set([
   'rbe',
   'http request',
   'mqtt out',
+  'mqtt in',
   'mqtt-broker',
+  'failover-mqtt', // turns messages into messages: no traffic of its own
 ]);
 
 /** Example node ids already in the editor, and the example that brought each. */
