@@ -154,6 +154,13 @@ test('example 05 against Mosquitto upstream: discovery and state retained, the s
         assert.equal(retained.get('homeassistant/sensor/lab-device_primary_rtt/config')?.payload['unit_of_measurement'], 'ms');
         assert.equal(retained.get('homeassistant/sensor/lab-device_active_uplink/config')?.payload['state_topic'], `${BASE}/active`);
 
+        // ---- Home Assistant restarts: its birth message (through the example's mqtt in) brings the configs again --
+        const beforeBirth = live.arrivals.length;
+        await lab.exec('inet', MOSQUITTO_PUB, ['-h', brokerAddress, '-p', String(MQTT_PORT), '-q', '1', '-t', 'homeassistant/status', '-m', 'online']);
+        await waitFor(() => (live.arrivals.slice(beforeBirth).some((a) => a.topic === 'homeassistant/binary_sensor/lab-device_primary/config') ? true : undefined), {
+          what: 'the discovery configs again after homeassistant/status online',
+        });
+
         // ---- failover: the retained state follows (through the broker connection reopened over wlan0) -----------
         await lab.cutUpstream('eth0');
         await waitForDefault(lab, 'wlan0');

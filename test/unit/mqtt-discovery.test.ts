@@ -139,6 +139,19 @@ describe('MQTT state and Home Assistant discovery', () => {
     assert.deepEqual(discoveryConfigs({ ...OPTIONS, discoveryPrefix: null }, 'x'), []);
   });
 
+  it('two devices of a fleet share no topic and no id', () => {
+    const seen = (device: string): { topics: string[]; ids: string[] } => {
+      const p = new MqttStatePublisher({ ...OPTIONS, device });
+      const all = [...p.start(), ...p.accept('available', round('wired', 'eth0', 'up', 1, 'wired').payload).messages];
+      const configs = all.filter((m) => m.topic.startsWith('homeassistant/')).map((m) => json(m));
+      return { topics: all.map((m) => m.topic), ids: configs.flatMap((c) => [String(c['unique_id']), JSON.stringify((c['device'] as Record<string, unknown>)['identifiers'])]) };
+    };
+    const a = seen('pi-a');
+    const b = seen('pi-b');
+    assert.deepEqual(a.topics.filter((t) => b.topics.includes(t)), []);
+    assert.deepEqual(a.ids.filter((id) => b.ids.includes(id)), []);
+  });
+
   it('refuses what is not the controller\'s', () => {
     const { p } = publisher();
     assert.throws(() => p.accept('x', 'hello'), /not a message of the failover-controller/);
