@@ -19,6 +19,13 @@ const PEER = {
   message: 'must be the name of a file in /etc/ppp/peers (letters, digits, ".", "_", "-")',
 } satisfies SettingRule;
 
+/** MQTT topic levels: no wildcard, no empty level, nothing unprintable. */
+const TOPIC_LEVELS = {
+  kind: 'pattern',
+  pattern: '^[^#+/\\u0000-\\u001f]{1,64}(/[^#+/\\u0000-\\u001f]{1,64}){0,7}$',
+  message: 'must be MQTT topic levels separated by "/", without "+", "#" or an empty level (e.g. ifacefailover or site-1/ifacefailover)',
+} satisfies SettingRule;
+
 /** BCM GPIO numbers: the Raspberry Pi's GPIO 0..27 on the header, up to 53 on the SoC. */
 const BCM_PIN = { kind: 'number', min: 0, max: 53, integer: true, noun: 'a BCM GPIO number', note: 'not a physical pin number' } satisfies SettingRule;
 
@@ -70,6 +77,15 @@ export const SETTING_RULES = {
     dialer: { kind: 'enum', values: PPP_DIALERS },
     /** The modem powered on before a `setup` dial and off after a `teardown` hang-up (its pins: the fona rules). */
     modem: { kind: 'enum', values: MODEM_KINDS },
+  },
+  /** The failover-mqtt node. */
+  mqtt: {
+    prefix: TOPIC_LEVELS,
+    /** The device's topic level and id (blank: the host name). */
+    device: { kind: 'pattern', pattern: '^[A-Za-z0-9_-]{1,64}$', message: 'must be letters, digits, "_" and "-" (it is a topic level and a Home Assistant id)' },
+    discoveryPrefix: TOPIC_LEVELS,
+    /** Seconds between two updates of an uplink's round-trip time and loss. */
+    metricsInterval: { kind: 'number', min: 0, max: 86_400, integer: false, noun: 'a number of seconds' },
   },
 } satisfies SettingsTable;
 

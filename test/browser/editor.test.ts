@@ -535,7 +535,9 @@ const SAFE_TYPES = new Set([
   'rbe',
   'http request',
   'mqtt out',
+  'mqtt in',
   'mqtt-broker',
+  'failover-mqtt', // turns messages into messages: no traffic of its own
   // Dashboard 2: pages served by this Node-RED itself
   'ui-base',
   'ui-page',

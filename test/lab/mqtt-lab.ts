@@ -68,6 +68,8 @@ export interface Arrival {
   at: number;
   topic: string;
   payload: Record<string, unknown>;
+  /** Set on a retained message the broker delivered because of the subscription (not on a live one). */
+  retain: boolean;
 }
 
 export class Subscriber {
@@ -82,23 +84,26 @@ export class Subscriber {
       this.buffer = lines.pop() ?? '';
       for (const line of lines) {
         if (!line.startsWith('{')) continue; // mosquitto_sub -d protocol lines
-        const m = JSON.parse(line) as { topic: string; payload: string };
+        const m = JSON.parse(line) as { topic: string; payload: string; retain?: boolean | number };
         let payload: Record<string, unknown>;
         try {
           payload = JSON.parse(m.payload) as Record<string, unknown>;
         } catch {
           payload = { raw: m.payload };
         }
-        this.arrivals.push({ at, topic: m.topic, payload });
+        this.arrivals.push({ at, topic: m.topic, payload, retain: m.retain === true || m.retain === 1 });
       }
     });
   }
 
-  /** mosquitto_sub in `inet` subscribed (QoS 1) to `topic` on the broker; resolves once the broker acknowledged it. */
-  static async start(lab: NetLab, broker: string, topic: string): Promise<Subscriber> {
+  /**
+   * mosquitto_sub in `inet` subscribed (QoS 1) to `topic` on the broker; resolves once the broker acknowledged it.
+   * `name` tells several subscribers of one test apart (one client id each).
+   */
+  static async start(lab: NetLab, broker: string, topic: string, name = 'sub'): Promise<Subscriber> {
     if (!MOSQUITTO_SUB) throw new Error('mosquitto_sub is not installed (apt-get install -y mosquitto-clients)');
     // stdbuf: line-buffered stdout through the pipe, so each message arrives (and is timed) when it comes.
-    const proc = lab.spawn('inet', 'stdbuf', ['-oL', MOSQUITTO_SUB, '-h', broker, '-p', String(MQTT_PORT), '-t', topic, '-q', '1', '-i', `iff-sub-${process.pid}`, '-d', '-F', '%j']);
+    const proc = lab.spawn('inet', 'stdbuf', ['-oL', MOSQUITTO_SUB, '-h', broker, '-p', String(MQTT_PORT), '-t', topic, '-q', '1', '-i', `iff-${name}-${process.pid}`, '-d', '-F', '%j']);
     const sub = new Subscriber(proc);
     await proc.waitFor(/received SUBACK/, { timeoutMs: 10_000, stream: 'stdout' });
     return sub;

@@ -1,7 +1,7 @@
 /**
  * The package installed into a real Node-RED, as a user installs it (a link in <userDir>/node_modules):
  * Node-RED 4 on Node 20 loads node files with require(), Node-RED 5 on Node 22 (test/compat/nr5) with
- * import(). Both must list all six node types, enabled and without a load error, and offer the examples
+ * import(). Both must list all seven node types, enabled and without a load error, and offer the examples
  * under Import > Examples. No flow is deployed (an empty flow file), so nothing touches the network.
  * The test helper never goes through this loader, hence this test.
  */
@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../../..');
 const PACKAGE = 'node-red-contrib-ifacefailover';
-const TYPES = ['failover-controller', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink'];
+const TYPES = ['failover-controller', 'failover-mqtt', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink'];
 const COMPAT = join(ROOT, 'test/compat/nr5/node_modules');
 
 interface Runtime {
@@ -83,7 +83,7 @@ for (const rt of RUNTIMES) {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it('lists the six node types without a load error and offers the examples', { timeout: 90_000 }, async () => {
+    it('lists the seven node types without a load error and offers the examples', { timeout: 90_000 }, async () => {
       dir = mkdtempSync(join(tmpdir(), 'iff-load-'));
       mkdirSync(join(dir, 'node_modules'));
       symlinkSync(ROOT, join(dir, 'node_modules', PACKAGE), 'dir');

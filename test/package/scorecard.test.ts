@@ -168,8 +168,8 @@ describe('Flow Library scorecard (offline checks)', () => {
   describe('node files', () => {
     const types = Object.keys(nodeFiles);
 
-    it('lists the six node types', () => {
-      assert.deepEqual(types.sort(), ['failover-controller', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink']);
+    it('lists the seven node types', () => {
+      assert.deepEqual(types.sort(), ['failover-controller', 'failover-mqtt', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink']);
     });
 
     for (const [type, file] of Object.entries(nodeFiles)) {

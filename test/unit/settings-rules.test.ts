@@ -31,6 +31,7 @@ const SECTION_OF: Readonly<Record<string, keyof typeof SETTING_RULES>> = {
   'route-verifier': 'verifier',
   'fona-power': 'fona',
   'ppp-control': 'ppp',
+  'failover-mqtt': 'mqtt',
 };
 
 const editorFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.html'));
