@@ -28,6 +28,8 @@ export interface PppControlDef extends NodeDef {
 /** A started watch of the interface (lib/linkwatch LinkWatch). */
 export interface WatchedLink extends LinkSource {
   start(): Promise<void>;
+  /** stop() is coming (LinkWatch.prepareStop): an `ip monitor` ended by the same stop signal is no failure. */
+  prepareStop?(): void;
   stop(): Promise<void>;
 }
 
@@ -264,6 +266,7 @@ export class PppController extends NodeController {
 
   async close(removed: boolean): Promise<void> {
     this.closing = true;
+    this.links?.prepareStop?.();
     // Deleted from the flow: hang up. Redeployed: a pon/poff link stays up and the next node adopts it;
     // a pppd child (dialer pppd) never outlives its node. Every timer, command and `ip monitor` ends.
     try {
