@@ -28,11 +28,11 @@ export function terminalLine(msg: { topic?: unknown; payload?: unknown }): strin
   if (o['power'] === 'on' || o['power'] === 'off') {
     return `modem power ${o['power']} (${o['changed'] === false ? `already ${o['power']}` : 'switched'})`;
   }
-  // the PPP link (ppp-control's up and down)
-  if ((o['state'] === 'up' || o['state'] === 'down') && typeof o['peer'] === 'string') {
+  // the PPP link (ppp-control's up, down, and a failed step of bringing the modem up)
+  if ((o['state'] === 'up' || o['state'] === 'down' || o['state'] === 'failed') && typeof o['peer'] === 'string') {
     const head = ['ppp', o['peer'], o['state'], o['iface']].map(text).join(' ');
     if (o['state'] === 'up') return o['address'] ? `${head} ${text(o['address'])}` : head;
-    const why = [o['reason'], o['message']].filter((d) => typeof d === 'string' && d !== '').join(': ');
+    const why = [o['reason'] ?? o['step'], o['message']].filter((d) => typeof d === 'string' && d !== '').join(': ');
     return why ? `${head} (${why})` : head;
   }
   return `${text(msg.topic)} ${JSON.stringify(o)}`.trim();

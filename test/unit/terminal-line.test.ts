@@ -39,6 +39,15 @@ test("the modem: fona-power's answers and ppp-control's up and down", () => {
     terminalLine({ topic: 'down', payload: { state: 'down', iface: 'ppp0', peer: 'fona', reason: 'stopped', message: 'hung up (poff fona)', redialIn: null } }),
     'ppp fona down ppp0 (stopped: hung up (poff fona))',
   );
+  // ppp-control with a modem: its power steps and a failed step
+  assert.equal(
+    terminalLine({ topic: 'power', payload: { state: 'power', power: 'off', changed: true, driver: 'libgpiod', iface: 'ppp0', peer: 'fona' } }),
+    'modem power off (switched)',
+  );
+  assert.equal(
+    terminalLine({ topic: 'failed', payload: { state: 'failed', step: 'power', iface: 'ppp0', peer: 'fona', message: 'the modem did not switch on' } }),
+    'ppp fona failed ppp0 (power: the modem did not switch on)',
+  );
 });
 
 test('anything else: topic and compact JSON on one line', () => {
