@@ -12,7 +12,12 @@
  * lab.cutUpstream('eth0') / lab.restore('eth0').
  *
  * Otherwise (not root, or `--dry-run`): Node-RED in the host namespace, the controller in dry run (it logs
- * the `ip` commands instead of running them), its primary on loopback so no packet leaves the machine.
+ * the `ip` commands instead of running them), its primary on loopback so no packet leaves the machine. Beside
+ * the ping of 127.0.0.1 the primary has a flow check (flow://simulated) that only this controller sees: the
+ * buttons "simulate primary failure" and "heal primary" turn its verdicts bad or good.
+ *
+ * In both modes a function node prints one line per event of the controller, the modem's power and ppp0 to
+ * the terminal (demo/terminal-line.ts).
  *
  * Ctrl-C (or SIGTERM) stops Node-RED and removes the lab and the temporary user directory.
  * Environment: PORT (default 1880). Lines starting with `demo:` are for people and for test/lab/demo.test.ts.
@@ -24,6 +29,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { NetLab, isRoot, missingTools, type LabProcess } from '../test/lab/netlab';
+import { terminalLine } from './terminal-line';
 
 const ROOT = resolve(__dirname, '../..');
 const PACKAGE = 'node-red-contrib-ifacefailover';
@@ -95,7 +101,6 @@ export function demoFlow(mode: Mode, controlFile: string, primary: PrimaryUplink
     if (n.type === 'fona-power' || (n.type === 'ppp-control' && n['modem'] === 'fona')) n['driver'] = 'libgpiod';
     // The guide's web service does not exist here: keep the node, switched off.
     if (n.type === 'http request') n.d = true;
-    if (n.type === 'debug' && n['name'] === 'events') n['console'] = true;
     if (n.type === 'comment' && n['name'] === 'Use real probe targets') {
       n['name'] = mode === 'lab' ? 'Network lab: eth0 → router → 203.0.113.1/2' : 'Dry run: primary on loopback';
       n['info'] =
@@ -105,7 +110,7 @@ export function demoFlow(mode: Mode, controlFile: string, primary: PrimaryUplink
             "modem's GPIO lines are fake too. Press *cut primary*: the router stops forwarding, the controller fails over " +
             'to the FONA (power on, dial, default route on ppp0). *heal primary* brings eth0 back. The POST node is ' +
             'disabled: there is no web service here. Your own machine is not touched.'
-          : 'Not root, so no network lab: Node-RED runs on this machine and the controller is in dry run: its primary ' +
+          : 'No network lab: Node-RED runs on this machine and the controller is in dry run: its primary ' +
             'is loopback (probing 127.0.0.1, nothing leaves this machine) and it only logs the `ip route` commands it ' +
             'would run. The POST node is disabled. Edit the uplinks to try your own interfaces.';
     }
@@ -164,6 +169,146 @@ export function demoFlow(mode: Mode, controlFile: string, primary: PrimaryUplink
   return flow;
 }
 
+/** Ids of what this file adds to the example besides the lab's buttons (CONTROL_IDS). */
+const DEMO_IDS = {
+  fail: 'e1ad000000000011',
+  healSimulated: 'e1ad000000000012',
+  ticker: 'e1ad000000000013',
+  simulated: 'e1ad000000000014',
+  simulatedNote: 'e1ad000000000015',
+  terminal: 'e1ad000000000020',
+};
+
+/** The dry run's flow check: its name in the uplink's checks and in the verdicts the buttons send. */
+const SIMULATED_CHECK = 'simulated';
+/** Seconds a verdict of the simulated check counts; the ticker sends the current one more often than that. */
+const SIMULATED_VERDICT_S = 10;
+/** In a dry run ppp0 never comes (no modem, no lab): the FONA's setup gives up after this many seconds. */
+const DRY_RUN_SETUP_TIMEOUT_S = 15;
+
+function tabOf(flow: FlowNode[]): string {
+  return flow.find((n) => n.type === 'tab')?.id ?? 'e1a0000000000001';
+}
+
+/**
+ * Dry run: something to press. The primary gets a flow check that only this controller sees (its ping of
+ * 127.0.0.1 keeps working), and both must answer; "simulate primary failure" and "heal primary" make the
+ * check's verdict bad or good, and a ticker repeats the current verdict, which counts SIMULATED_VERDICT_S.
+ */
+export function withSimulatedFailure(flow: FlowNode[]): FlowNode[] {
+  const tab = tabOf(flow);
+  const controller = flow.find((n) => n.type === 'failover-controller');
+  const ids = Array.isArray(controller?.['uplinks']) ? (controller['uplinks'] as unknown[]) : [];
+  const primary = flow.find((n) => n.type === 'uplink' && n.id === ids[0]);
+  if (!controller || !primary) throw new Error('the example has no controller with a primary uplink');
+  const name = typeof primary['name'] === 'string' ? primary['name'] : 'primary';
+  const targets = String(primary['targets'] ?? '')
+    .split(',')
+    .filter((t) => t.trim() !== '');
+  primary['checks'] = `flow://${SIMULATED_CHECK} timeout=${SIMULATED_VERDICT_S}`;
+  primary['reliability'] = targets.length + 1; // every target and the simulated check must answer
+  for (const n of flow) if (n.type === 'uplink' && n.id !== primary.id && n['iface'] === 'ppp0') n['setupTimeout'] = DRY_RUN_SETUP_TIMEOUT_S;
+  const inject = (id: string, label: string, word: string, y: number, repeat = ''): FlowNode => ({
+    id,
+    type: 'inject',
+    z: tab,
+    name: label,
+    props: [{ p: 'payload' }],
+    repeat,
+    crontab: '',
+    once: repeat !== '',
+    onceDelay: 0.1,
+    topic: '',
+    payload: word,
+    payloadType: 'str',
+    x: 160,
+    y,
+    wires: [[DEMO_IDS.simulated]],
+  });
+  // The buttons set the verdict; every message (button or tick) sends the current one to the controller.
+  const func = [
+    "if (msg.payload === 'fail' || msg.payload === 'heal') context.set('ok', msg.payload === 'heal');",
+    `return { topic: 'verdict', payload: { uplink: ${JSON.stringify(name)}, check: ${JSON.stringify(SIMULATED_CHECK)}, ok: context.get('ok') !== false } };`,
+  ].join('\n');
+  return [
+    ...flow,
+    inject(DEMO_IDS.fail, 'simulate primary failure', 'fail', 500),
+    inject(DEMO_IDS.healSimulated, 'heal primary', 'heal', 540),
+    inject(DEMO_IDS.ticker, `every ${SIMULATED_VERDICT_S / 5} s`, 'tick', 580, String(SIMULATED_VERDICT_S / 5)),
+    {
+      id: DEMO_IDS.simulated,
+      type: 'function',
+      z: tab,
+      name: 'simulated probe',
+      func,
+      outputs: 1,
+      timeout: 0,
+      noerr: 0,
+      initialize: '',
+      finalize: '',
+      libs: [],
+      x: 420,
+      y: 540,
+      wires: [[controller.id]],
+    },
+    {
+      id: DEMO_IDS.simulatedNote,
+      type: 'comment',
+      z: tab,
+      name: 'Dry run: simulate a failure (npm start only)',
+      info:
+        `The primary has a flow check, *flow://${SIMULATED_CHECK}*, beside its ping of 127.0.0.1, and both must answer. ` +
+        '*simulate primary failure* makes its verdicts bad: after three bad rounds the controller fails over to the ' +
+        'FONA: it powers the (fake) modem on and dials. In a dry run there is no ppp0 to come up, so after ' +
+        `${DRY_RUN_SETUP_TIMEOUT_S} s it hangs up and powers the modem off again. *heal primary* makes the verdicts good. ` +
+        'Only this controller sees the check: no packet is sent, no route is changed.',
+      x: 210,
+      y: 460,
+      wires: [],
+    },
+  ];
+}
+
+/**
+ * The terminal: one line per message of the controller's events, the modem's power and the PPP link (a
+ * function node running terminalLine), instead of the debug node's objects.
+ */
+export function withTerminalLines(flow: FlowNode[]): FlowNode[] {
+  const tab = tabOf(flow);
+  const sources = ['failover-controller', 'fona-power', 'ppp-control'];
+  const wired = flow.map((n) => {
+    if (!sources.includes(n.type) || !n.wires) return n;
+    // every output of the modem's nodes; the controller's events only (its second output is every probe round)
+    const outputs = n.wires.map((w, i) => (n.type === 'failover-controller' && i > 0 ? w : [...w, DEMO_IDS.terminal]));
+    return { ...n, wires: outputs };
+  });
+  return [
+    ...wired,
+    {
+      id: DEMO_IDS.terminal,
+      type: 'function',
+      z: tab,
+      name: 'terminal',
+      func: `node.log((${terminalLine.toString()})(msg));\nreturn null;`,
+      outputs: 0,
+      timeout: 0,
+      noerr: 0,
+      initialize: '',
+      finalize: '',
+      libs: [],
+      x: 420,
+      y: 620,
+      wires: [],
+    },
+  ];
+}
+
+/** What `npm start` deploys: the adapted example, its buttons, and the terminal's lines. */
+export function startFlow(mode: Mode, controlFile: string, primary: PrimaryUplink | null): FlowNode[] {
+  const flow = demoFlow(mode, controlFile, primary);
+  return withTerminalLines(mode === 'dry-run' ? withSimulatedFailure(flow) : flow);
+}
+
 // ───────────────────────────── Node-RED ─────────────────────────────
 
 interface UserDir {
@@ -182,7 +327,7 @@ function prepareUserDir(mode: Mode, port: number): UserDir {
   const controlFile = join(dir, 'lab-control');
   writeFileSync(controlFile, '');
   const primary = mode === 'dry-run' ? LOOPBACK_PRIMARY : null;
-  writeFileSync(join(dir, 'flows.json'), JSON.stringify(demoFlow(mode, controlFile, primary), null, 2));
+  writeFileSync(join(dir, 'flows.json'), JSON.stringify(startFlow(mode, controlFile, primary), null, 2));
   const settings = {
     uiHost: '127.0.0.1',
     uiPort: port,
@@ -284,6 +429,7 @@ async function main(argv: string[]): Promise<void> {
   let nodeRed: { alive: () => boolean; stop: () => Promise<void> } | undefined;
   /** Host-side children besides Node-RED (the editor forwarder, the dry run's fake modem): own process groups. */
   const helpers: ChildProcess[] = [];
+  let dryRunNodeRed: ChildProcess | undefined;
   let queue = Promise.resolve();
   let stopping: Promise<void> | undefined;
 
@@ -303,6 +449,8 @@ async function main(argv: string[]): Promise<void> {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
+      // a second Ctrl-C: no waiting, but nothing left running either (the lab's processes go with the lab)
+      for (const child of [...helpers, ...(dryRunNodeRed ? [dryRunNodeRed] : [])]) killGroupNow(child);
       lab?.destroySync();
       rmSync(u.dir, { recursive: true, force: true });
       process.exit(130);
@@ -379,6 +527,7 @@ async function main(argv: string[]): Promise<void> {
       helpers.push(modem);
       const child = spawn(process.execPath, nodeRedArgs(u), { env: nodeRedEnv(mode, u), cwd: u.dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       pipeOutput(child);
+      dryRunNodeRed = child;
       nodeRed = { alive: () => running(child), stop: () => stopGroup(child, 'SIGINT', 15_000, true) };
     }
 
@@ -391,26 +540,42 @@ async function main(argv: string[]): Promise<void> {
         `Editor:  http://127.0.0.1:${port}/   (reachable from this machine only)`,
         `Flow:    the example "Failover to a FONA modem like the guide", deployed in namespace ${lab?.ns.dut}:`,
         '         eth0 → router → 203.0.113.1/2 (primary), FONA on ppp0 (fake GPIO and pon/poff) as backup.',
-        'Try:     press "cut primary", watch the debug sidebar and the status badges; then "heal primary".',
+        'Try:     press "cut primary", watch the debug sidebar, the status badges and the terminal (one line',
+        '         per event, the modem too); then "heal primary".',
         'Stop:    Ctrl-C (stops Node-RED, removes the lab).',
       ]);
     } else {
-      banner([
-        `ifacefailover demo: DRY RUN (${why})`,
-        '',
-        'Node-RED runs on this machine; the controller probes through your default route but only LOGS',
-        'the `ip route` commands it would run: no route is changed. For the network lab with real route',
-        'switching and cut/heal buttons, run `sudo npm start` (needs ip, socat, nft, ping).',
-        '',
-        `Editor:  http://127.0.0.1:${port}/   (reachable from this machine only)`,
-        'Stop:    Ctrl-C',
-      ]);
+      banner(dryRunBanner(why, port, { root: isRoot(), forced: forceDry, missing }));
     }
   } catch (e) {
     process.stderr.write(`demo: ${e instanceof Error ? e.message : String(e)}\n`);
     await shutdown('error');
     process.exit(1);
   }
+}
+
+/** The dry run's banner: what runs, what the buttons do, and how to get the lab (if this machine can). */
+export function dryRunBanner(why: string, port: number, how: { root: boolean; forced: boolean; missing: string[] }): string[] {
+  const lab = !how.root
+    ? 'For the network lab (real route switching, in namespaces), run `sudo npm start` (needs ip, socat, nft, ping).'
+    : how.missing.length > 0
+      ? `For the network lab (real route switching, in namespaces), install ${how.missing.join(', ')}.`
+      : how.forced
+        ? 'For the network lab (real route switching, in namespaces), run `npm start` without --dry-run.'
+        : '';
+  return [
+    `ifacefailover demo: DRY RUN (${why})`,
+    '',
+    "Node-RED runs on this machine. The controller's primary is loopback: it pings 127.0.0.1 (nothing",
+    'leaves this machine), and the controller only LOGS the `ip` commands it would run: no route is changed.',
+    'Try:     press "simulate primary failure": the controller fails over to the FONA (fake modem: power on,',
+    `         dial; with no lab ppp0 never comes, so it hangs up and powers off after ${DRY_RUN_SETUP_TIMEOUT_S} s);`,
+    '         then "heal primary". The terminal shows one line per event.',
+    ...(lab ? [lab] : []),
+    '',
+    `Editor:  http://127.0.0.1:${port}/   (reachable from this machine only)`,
+    'Stop:    Ctrl-C',
+  ];
 }
 
 function running(child: ChildProcess): boolean {
@@ -440,6 +605,16 @@ async function stopGroup(child: ChildProcess, signal: NodeJS.Signals, graceMs: n
     clearTimeout(timer);
   }
   kill(-pid, 'SIGKILL');
+}
+
+/** SIGKILL to a detached child's process group, at once. */
+function killGroupNow(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
 }
 
 /** Calls `onWord` with the trimmed contents each time the control file changes (Node-RED's file node writes it). */

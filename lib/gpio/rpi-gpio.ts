@@ -45,6 +45,19 @@ interface SharedState {
 
 const shared = new WeakMap<RpiGpioModule, SharedState>();
 
+/**
+ * Why rpi-gpio did not load, for people: it is an optional dependency, so npm leaves it out when its native
+ * epoll addon cannot be built (no C compiler or Node.js headers), and an addon built for another Node.js fails.
+ */
+export function rpiGpioLoadProblem(e: unknown): string {
+  const first = errorMessage(e).split('\n')[0];
+  const code = typeof e === 'object' && e !== null && 'code' in e ? (e as { code: unknown }).code : undefined;
+  if (code === 'MODULE_NOT_FOUND' && /['"]rpi-gpio['"]/.test(first)) {
+    return 'rpi-gpio is not installed (an optional dependency: npm leaves it out when its native epoll addon cannot be built, e.g. without a C compiler); use the libgpiod driver';
+  }
+  return `rpi-gpio could not be loaded (${first}); its native epoll addon must match this Node.js: reinstall the package here, or use the libgpiod driver`;
+}
+
 export function loadRpiGpio(): RpiGpioModule {
   // createRequire keeps the load lazy and out of the type checker's module graph (rpi-gpio ships no types).
   const load = createRequire(__filename);
@@ -109,11 +122,7 @@ export class RpiGpioDriver implements GpioDriver {
     try {
       gpio = (options.load ?? loadRpiGpio)();
     } catch (e) {
-      throw new GpioError(
-        'NO_DRIVER',
-        `rpi-gpio could not be loaded (${errorMessage(e).split('\n')[0]}); its native epoll addon must match this Node.js: ` +
-          `reinstall the package here, or use the libgpiod driver`,
-      );
+      throw new GpioError('NO_DRIVER', rpiGpioLoadProblem(e));
     }
     return new RpiGpioDriver(gpio, options.clock ?? systemClock);
   }

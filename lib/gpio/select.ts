@@ -2,7 +2,9 @@
  * Picks the GPIO driver that works on the running kernel, or opens the one the user chose.
  *
  *   auto:      a sysfs gpiochip with base 0 on a Raspberry Pi (kernels before 6.6) and rpi-gpio loads -> rpi-gpio;
- *              otherwise gpioset and gpioget on PATH -> libgpiod; otherwise an error naming both reasons.
+ *              otherwise gpioset and gpioget on PATH -> libgpiod, saying why not rpi-gpio (a warning when it was
+ *              expected but did not load: rpi-gpio is an optional dependency, left out where its native addon
+ *              cannot be built); otherwise an error naming both reasons.
  *   rpi-gpio:  the same checks, each failure explained (base 512, not a Pi, addon does not load).
  *   libgpiod:  the tools must be on PATH; their generation (v1/v2) is detected.
  */
@@ -34,6 +36,8 @@ export interface OpenedGpio {
   driver: GpioDriver;
   /** Why this driver: shown in logs, so a user can tell what `auto` decided. */
   reason: string;
+  /** Something the user should hear (a warning): `auto` wanted rpi-gpio here, but it did not load. */
+  warning?: string;
 }
 
 export interface SysfsGpio {
@@ -111,15 +115,21 @@ export async function openGpio(options: OpenGpioOptions = {}): Promise<OpenedGpi
   if (choice !== 'auto') throw new GpioError('NO_DRIVER', `unknown GPIO driver "${String(choice)}" (known: auto, rpi-gpio, libgpiod)`);
 
   let rpiReason = await rpiGpioObstacle(options);
+  let loadFailed = false;
   if (rpiReason === null) {
     try {
       return { driver: RpiGpioDriver.open({ load: options.loadRpiGpio }), reason: 'auto: a sysfs gpiochip has base 0, rpi-gpio' };
     } catch (e) {
       rpiReason = errorMessage(e);
+      loadFailed = true;
     }
   }
   const missing = await missingTools(options);
-  if (missing.length === 0) return openLibgpiod(options, 'auto: libgpiod');
+  if (missing.length === 0) {
+    const opened = await openLibgpiod(options, 'auto');
+    const reason = `${opened.reason}; not rpi-gpio: ${rpiReason}`;
+    return loadFailed ? { ...opened, reason, warning: `GPIO auto: libgpiod is used, as rpi-gpio did not load: ${rpiReason}` } : { ...opened, reason };
+  }
   throw new GpioError(
     'NO_DRIVER',
     `no GPIO driver works here: rpi-gpio cannot (${rpiReason}) and libgpiod needs ${missing.join(' and ')} on PATH (${LIBGPIOD_INSTALL})`,

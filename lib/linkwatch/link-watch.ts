@@ -105,6 +105,8 @@ export class LinkWatch extends EventEmitter implements LinkSource {
   private pollTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The owner is stopping (stop() follows): a monitor that exits now is not restarted, nor warned about. */
+  private stopping = false;
 
   constructor(
     private readonly ifaces: readonly string[],
@@ -125,6 +127,7 @@ export class LinkWatch extends EventEmitter implements LinkSource {
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.stopping = false;
     await reapOrphanedMonitors(this.logger);
     this.startMonitor();
     await this.refreshAll(false);
@@ -133,8 +136,21 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     }
   }
 
+  /**
+   * Says that stop() is coming: the owner's stop has begun (a stop signal, a redeploy) and may take a while (the
+   * engine's last move, a modem's teardown) before it calls stop(). The same stop signal to the process group
+   * also ends `ip monitor`: from now on that is expected, so the monitor is not restarted and no warning is
+   * logged. States are still read (poll, refresh) until stop().
+   */
+  prepareStop(): void {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     for (const timer of this.settleTimers.values()) clearTimeout(timer);
     this.settleTimers.clear();
@@ -197,13 +213,18 @@ export class LinkWatch extends EventEmitter implements LinkSource {
     }
     void child.exited.then((result) => {
       if (this.stopped || this.monitor !== child) return;
+      const how = String(result.code ?? result.signal ?? result.spawnError ?? 'unknown');
+      if (this.stopping) {
+        this.logger.debug(`link monitor ended (${how}) while stopping; not restarted`);
+        return;
+      }
       // The monitor died on its own: keep watching by polling, and restart it after a pause. A signal to the
       // whole process group (systemd's stop, `timeout`) reaches the monitor first: our own stop follows within
       // the pause, so the warning waits for it and is only logged if we are still running.
       this.restartTimer = setTimeout(() => {
         this.restartTimer = undefined;
-        if (this.stopped) return;
-        this.logger.warn(`link monitor exited (${result.code ?? result.signal ?? result.spawnError ?? 'unknown'}); restarted`);
+        if (this.stopped || this.stopping) return;
+        this.logger.warn(`link monitor exited (${how}); restarted`);
         this.startMonitor();
       }, 1000);
     });

@@ -138,6 +138,8 @@ export class FailoverRunner {
   }
 
   private async doStop(): Promise<void> {
+    // The engine's last move can take a while; a stop signal that also ended `ip monitor` is no failure of it.
+    this.links.prepareStop();
     await this.starting?.catch(() => undefined);
     try {
       await this.engine.stop();

@@ -122,6 +122,7 @@ export class FonaHandler {
         this.logger.info(
           `FONA (${this.uplink.name}): power status on GPIO ${this.settings.powerStatusPin}, key on GPIO ${this.settings.keyPin}; GPIO ${opened.reason}`,
         );
+        if (opened.warning) this.logger.warn(`FONA (${this.uplink.name}): ${opened.warning}`);
         this.power = new FonaPower({
           driver: opened.driver,
           powerStatusPin: this.settings.powerStatusPin,

@@ -92,6 +92,7 @@ export class FonaController extends NodeController {
     this.power = control;
     if (this.closing) return;
     this.node.debug(`GPIO ${opened.reason}`);
+    if (opened.warning) this.node.warn(opened.warning);
     try {
       this.showPower(await control.status());
     } catch (e) {

@@ -36,6 +36,8 @@ export interface PppControlDef extends NodeDef, Partial<FonaPinsDef> {
 /** A started watch of the interface (lib/linkwatch LinkWatch). */
 export interface WatchedLink extends LinkSource {
   start(): Promise<void>;
+  /** stop() is coming (LinkWatch.prepareStop): an `ip monitor` ended by the same stop signal is no failure. */
+  prepareStop?(): void;
   stop(): Promise<void>;
 }
 
@@ -409,6 +411,7 @@ export class PppController extends NodeController {
 
   async close(removed: boolean): Promise<void> {
     this.closing = true;
+    this.links?.prepareStop?.();
     // Deleted from the flow: hang up (and power the modem off). Redeployed: a pon/poff link that is up stays up
     // (its modem on) and the next node adopts it; a setup or dial in progress is undone (hung up, modem off);
     // a pppd child (dialer pppd) never outlives its node. Every timer, command and `ip monitor` ends.

@@ -39,8 +39,8 @@ interface Demo {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startDemo(port: number): Demo {
-  const child = spawn(process.execPath, [DEMO], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startDemo(port: number, args: string[] = []): Demo {
+  const child = spawn(process.execPath, [DEMO, ...args], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -143,8 +143,8 @@ describe('npm start: Node-RED with the example flow in the network lab', { skip:
     // the controller reaches the primary: it puts eth0's default route in place (the lab starts without one)
     const primary = await waitForDefault(dut, 'eth0', demo, 30_000);
     assert.equal(primary.gateway, '192.0.2.1');
-    // and says so: the "events" debug node also logs to the console
-    await demo.line(/event: 'connected',\s+uplink: 'primary'/, 10_000);
+    // and says so in the terminal, one line per event
+    await demo.line(/\[function:terminal\] connected primary\/eth0 from=- active=primary$/m, 10_000);
 
     // "cut primary" (the button, as a user presses it): the file node writes the control file, the demo cuts
     // the router, the controller powers the FONA on, dials ppp0 and moves the default route there
@@ -152,21 +152,92 @@ describe('npm start: Node-RED with the example flow in the network lab', { skip:
     assert.equal(pressed.status, 200);
     await demo.line(/^demo: cut done$/m, 10_000);
     await waitForDefault(dut, 'ppp0', demo, 60_000);
-    await demo.line(/event: 'connectionFailed',\s+uplink: 'primary'/, 10_000);
+    await demo.line(/\[function:terminal\] connectionFailed primary\/eth0 to=fona active=fona$/m, 10_000);
+    // the modem's steps on lines of their own too: powered on, ppp0 up
+    assert.match(demo.out(), /\[function:terminal\] modem power on \(switched\)$/m);
+    assert.match(demo.out(), /\[function:terminal\] ppp fona up ppp0 198\.51\.100\.2$/m);
 
     // "heal" written straight into the control file: back to eth0
     writeFileSync(controlFile, 'heal\n');
     await demo.line(/^demo: heal done$/m, 10_000);
     await waitForDefault(dut, 'eth0', demo, 60_000);
+    // back on eth0, the modem is hung up and powered off
+    await demo.line(/\[function:terminal\] modem power off \(switched\)$/m, 30_000);
 
     // Ctrl-C: Node-RED stops, the lab and the user dir are gone, the port is free
     demo.child.kill('SIGINT');
     const exit = await demo.exited;
     assert.deepEqual(exit, { code: 0, signal: null }, demo.out().slice(-3000));
     assert.match(demo.out(), /^demo: stopped$/m);
+    assert.doesNotMatch(demo.out(), /link monitor exited/, 'a clean stop is no failure of the link monitor');
+    assert.doesNotMatch(demo.out(), /^\{$/m, 'no event printed as an object');
     const left = listNamespaces().filter((n) => namespaces.includes(n));
     assert.deepEqual(left, [], 'namespaces left behind');
     assert.equal(existsSync(userDir), false, 'user dir removed');
     await assert.rejects(fetch(`${base}/flows`, { signal: AbortSignal.timeout(2000) }), 'nothing listens on the port any more');
+  });
+});
+
+describe('npm start -- --dry-run: an honest banner and a simulated failure to press', () => {
+  let demo: Demo | undefined;
+  let userDir = '';
+
+  after(async () => {
+    if (demo && demo.child.exitCode === null && demo.child.signalCode === null) {
+      demo.child.kill('SIGINT');
+      const timer = setTimeout(() => demo?.child.kill('SIGKILL'), 20_000);
+      await demo.exited;
+      clearTimeout(timer);
+    }
+    if (userDir) rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('"simulate primary failure" fails the loopback primary: the FONA is powered on, dialled, hung up and powered off; "heal primary" brings it back', { timeout: 240_000 }, async () => {
+    const port = await freePort();
+    demo = startDemo(port, ['--dry-run']);
+    assert.equal((await demo.line(/^demo: mode (\S+)$/m))[1], 'dry-run');
+    userDir = (await demo.line(/^demo: user dir (\S+)$/m))[1] ?? '';
+    await demo.line(/^demo: ready /m, 90_000);
+    // the banner says what runs, and nothing that is not so (the primary is loopback, not "your default route")
+    const banner = (await demo.line(/┌[^]*?└/))[0];
+    assert.match(banner, /DRY RUN \(--dry-run was given\)/);
+    assert.match(banner, /primary is loopback: it pings 127\.0\.0\.1/);
+    assert.match(banner, /press "simulate primary failure"/);
+    assert.doesNotMatch(banner, /default route/);
+    if (ROOT) assert.doesNotMatch(banner, /sudo npm start/, 'root is told how to get the lab, not to use sudo');
+
+    const base = `http://127.0.0.1:${port}`;
+    const flows = (await (await fetch(`${base}/flows`)).json()) as FlowNode[];
+    assert.equal(flows.find((n) => n.type === 'failover-controller')?.['dryRun'], true);
+    const comments = flows.filter((n) => n.type === 'comment').map((n) => `${n.name ?? ''} ${String(n['info'] ?? '')}`);
+    assert.ok(!comments.some((c) => /not root/i.test(c)), comments.join('\n'));
+    const fail = flows.find((n) => n.type === 'inject' && n.name === 'simulate primary failure');
+    const heal = flows.find((n) => n.type === 'inject' && n.name === 'heal primary');
+    assert.ok(fail && heal, 'the two buttons');
+    for (const n of flows.filter((x) => typeof x['x'] === 'number')) assert.ok((n['x'] as number) <= 1500, `${n.type} ${n.name ?? n.id} at x ${String(n['x'])}`);
+
+    // on loopback, and the route commands are only logged
+    await demo.line(/\[function:terminal\] connected primary\/lo from=- active=primary$/m, 30_000);
+    assert.match(demo.out(), /DRY-RUN: ip -4 route replace default dev lo$/m);
+
+    // the button, as a user presses it
+    assert.equal((await fetch(`${base}/inject/${fail.id}`, { method: 'POST' })).status, 200);
+    await demo.line(/\[function:terminal\] health primary\/lo health=down cause=probe active=primary$/m, 30_000);
+    await demo.line(/\[function:terminal\] setup fona\/ppp0 active=primary$/m, 10_000);
+    await demo.line(/\[function:terminal\] modem power on \(switched\)$/m, 30_000);
+    // no modem and no lab: ppp0 never comes; the controller gives up, hangs up and powers the modem off
+    await demo.line(/\[function:terminal\] setupFailed fona\/ppp0 waitedMs=\d+ active=primary$/m, 60_000);
+    await demo.line(/\[function:terminal\] ppp fona down ppp0 \(stopped: /m, 30_000);
+    await demo.line(/\[function:terminal\] modem power off \(switched\)$/m, 30_000);
+
+    assert.equal((await fetch(`${base}/inject/${heal.id}`, { method: 'POST' })).status, 200);
+    await demo.line(/\[function:terminal\] health primary\/lo health=up cause=probe active=primary$/m, 30_000);
+
+    demo.child.kill('SIGINT');
+    const exit = await demo.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, demo.out().slice(-3000));
+    assert.match(demo.out(), /^demo: stopped$/m);
+    assert.doesNotMatch(demo.out(), /link monitor exited/);
+    assert.equal(existsSync(userDir), false, 'user dir removed');
   });
 });

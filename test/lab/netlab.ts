@@ -1264,6 +1264,7 @@ export function listNamespaces(): string[] {
  * for theirs. dnsmasq (DNS per ISP), mosquitto and mosquitto_sub (the upstream broker) and conntrack are the lab's services;
  * openssl makes the certificate of the https check's test.
  * fping is the service's prober (without it the service falls back to a ping per echo, which CI must not test instead).
+ * setpriv and unshare (util-linux) run the build as another user in sudo-build.test.ts.
  */
 export function labRequirementProblem(): string | null {
   if (!isRoot()) return 'not root (network namespaces need root)';
@@ -1276,6 +1277,9 @@ export function labRequirementProblem(): string | null {
       ['conntrack', '--version'],
       ['openssl', 'version'],
       ['fping', '-v'],
+      // the sudo-then-user build test (sudo-build.test.ts): another user, a private mount namespace
+      ['setpriv', '--version'],
+      ['unshare', '--version'],
     ]),
   ];
   return missing.length > 0 ? `missing ${missing.join(', ')}` : null;

@@ -16,7 +16,7 @@ test('IFF_REQUIRE_LAB=1 without the lab tools: loading the lab fails, naming wha
   const emptyPath = tempDir('iff-nopath-');
   const r = load({ PATH: emptyPath, IFF_REQUIRE_LAB: '1' });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /IFF_REQUIRE_LAB=1 but the network-lab tests would be skipped: (not root|missing ip, socat, nft, ping, dnsmasq, mosquitto, mosquitto_sub, conntrack, openssl, fping)/);
+  assert.match(r.stderr, /IFF_REQUIRE_LAB=1 but the network-lab tests would be skipped: (not root|missing ip, socat, nft, ping, dnsmasq, mosquitto, mosquitto_sub, conntrack, openssl, fping, setpriv, unshare)/);
 });
 
 test('without IFF_REQUIRE_LAB the same machine only skips (the lab module loads)', () => {

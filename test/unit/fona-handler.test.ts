@@ -7,11 +7,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../lib/errors';
 import { FailoverEvent } from '../../lib/engine/events';
 import { Logger } from '../../lib/log/logger';
 import { parseServiceProperties } from '../../lib/properties/ifacefailover-properties';
+import { openGpio } from '../../lib/gpio/select';
 import { FonaHandler } from '../../lib/service/fona-handler';
 import { parseFonaKwargs } from '../../lib/properties/fona-kwargs';
 import { validateUplinks } from '../../lib/uplink/model';
@@ -171,6 +174,41 @@ describe('fona handler on engine events (fake GPIO, fake modem that never connec
       assert.deepEqual(modem.calls().slice(-2), ['pon fona', 'poff fona']);
     } finally {
       undo();
+    }
+  });
+
+  it('GPIO auto on a Raspberry Pi where rpi-gpio is not installed: libgpiod, and a warning saying why', async () => {
+    logged.length = 0;
+    // a Pi with a kernel before 6.6 (sysfs base 0), as openGpio reads it; rpi-gpio left out by npm (optional)
+    const dir = mkdtempSync(join(tmpdir(), 'iff-pi-'));
+    mkdirSync(join(dir, 'gpio', 'gpiochip0'), { recursive: true });
+    writeFileSync(join(dir, 'gpio', 'gpiochip0', 'base'), '0\n');
+    writeFileSync(join(dir, 'cpuinfo'), 'processor\t: 0\nRevision\t: a02082\n');
+    const notInstalled = (): never => {
+      throw Object.assign(new Error("Cannot find module 'rpi-gpio'"), { code: 'MODULE_NOT_FOUND' });
+    };
+    const h = new FonaHandler({
+      uplink,
+      settings: { powerStatusPin: 23, keyPin: 24, gpio: 'auto', gpiochip: 'gpiochip0', peer: 'fona', keyPulseMs: 2000, statusTimeoutMs: 5000 },
+      links: new FakeLinks(),
+      logger,
+      openGpio: (o) => openGpio({ ...o, sysfsGpioRoot: join(dir, 'gpio'), cpuinfoPath: join(dir, 'cpuinfo'), loadRpiGpio: notInstalled }),
+    });
+    try {
+      h.start();
+      await until(() => logged.some((l) => l.startsWith('WARNING ')), { what: 'the warning' });
+      assert.deepEqual(
+        logged.filter((l) => /GPIO/.test(l)),
+        [
+          'INFO FONA (fona): power status on GPIO 23, key on GPIO 24; GPIO auto: libgpiod v2 on gpiochip0; not rpi-gpio: rpi-gpio is not installed ' +
+            '(an optional dependency: npm leaves it out when its native epoll addon cannot be built, e.g. without a C compiler); use the libgpiod driver',
+          'WARNING FONA (fona): GPIO auto: libgpiod is used, as rpi-gpio did not load: rpi-gpio is not installed (an optional dependency: npm leaves ' +
+            'it out when its native epoll addon cannot be built, e.g. without a C compiler); use the libgpiod driver',
+        ],
+      );
+    } finally {
+      await h.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

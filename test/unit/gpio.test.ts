@@ -93,11 +93,12 @@ describe('driver choice', () => {
   it('auto: base 512 (kernel 6.6+) -> libgpiod, with the detected generation', async () => {
     const opened = await openGpio({ sysfsGpioRoot: sysfs([512]), cpuinfoPath: cpuinfo('c03111'), loadRpiGpio: () => new FakeRpiGpio() });
     assert.equal(opened.driver.kind, 'libgpiod');
-    assert.equal(opened.reason, 'auto: libgpiod: libgpiod v2 on gpiochip0');
+    assert.match(opened.reason, /^auto: libgpiod v2 on gpiochip0; not rpi-gpio: no sysfs gpiochip has base 0 \(bases: 512;/);
+    assert.equal(opened.warning, undefined, 'no warning: rpi-gpio is not expected to work here');
     await opened.driver.close();
   });
 
-  it('auto: rpi-gpio that cannot load (native addon) -> libgpiod', async () => {
+  it('auto: rpi-gpio that cannot load (native addon) -> libgpiod, with a warning saying why', async () => {
     const opened = await openGpio({
       sysfsGpioRoot: sysfs([0]),
       cpuinfoPath: cpuinfo('a02082'),
@@ -106,8 +107,33 @@ describe('driver choice', () => {
       },
     });
     assert.equal(opened.driver.kind, 'libgpiod');
+    assert.equal(
+      opened.warning,
+      "GPIO auto: libgpiod is used, as rpi-gpio did not load: rpi-gpio could not be loaded (The module 'epoll.node' was compiled against a different " +
+        'Node.js version using NODE_MODULE_VERSION 115); its native epoll addon must match this Node.js: reinstall the package here, or use the libgpiod driver',
+    );
+    assert.match(opened.reason, /^auto: libgpiod v2 on gpiochip0; not rpi-gpio: rpi-gpio could not be loaded \(The module 'epoll\.node'/);
     await opened.driver.close();
   });
+
+  it('auto: rpi-gpio not installed (an optional dependency npm left out) -> libgpiod, with a warning saying so', async () => {
+    const opened = await openGpio({
+      sysfsGpioRoot: sysfs([0]),
+      cpuinfoPath: cpuinfo('a02082'),
+      // what require throws for a package that is not there
+      loadRpiGpio: () => {
+        throw Object.assign(new Error("Cannot find module 'rpi-gpio'\nRequire stack:\n- /x/dist/lib/gpio/rpi-gpio.js"), { code: 'MODULE_NOT_FOUND' });
+      },
+    });
+    assert.equal(opened.driver.kind, 'libgpiod');
+    assert.equal(
+      opened.warning,
+      'GPIO auto: libgpiod is used, as rpi-gpio did not load: rpi-gpio is not installed (an optional dependency: npm leaves it out when its ' +
+        'native epoll addon cannot be built, e.g. without a C compiler); use the libgpiod driver',
+    );
+    await opened.driver.close();
+  });
+
 
   it('auto: base 0 but not a Raspberry Pi, no sysfs at all -> libgpiod', async () => {
     for (const [root, cpu] of [

@@ -4,12 +4,14 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinkState, LinkWatch, absentLink, parseMonitorLine, readLinkState } from '../../lib/linkwatch/link-watch';
+import { RecordingLogger } from '../support/recorders';
+import { until, waitFor } from '../support/wait';
 
 // ───── parseMonitorLine ─────
 
@@ -299,6 +301,53 @@ test('LinkWatch takes a second look after a monitor line: a device still in sysf
     await waitFor(() => changes.length >= 2, 'the settle re-read');
     assert.deepEqual(changes[1], absentLink('ppp0'));
     assert.deepEqual(watch.state('ppp0'), absentLink('ppp0'));
+  } finally {
+    await watch.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+// ───── the monitor ended by a stop signal: restarted with a warning while running, quietly left while stopping ─────
+
+/** Pids of this process's children whose command line mentions `marker` (the monitor's unique feed file). */
+function monitorsWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+test('LinkWatch: a monitor killed while running is restarted with a warning; once stopping begins, a killed monitor is neither restarted nor warned about', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'iff-sysfs-stop-'));
+  const feed = join(root, 'monitor.txt');
+  writeFileSync(feed, '');
+  fakeIface(root, 'eth0', { operstate: 'up', carrier: '1', flags: '0x1003' });
+  const logger = new RecordingLogger();
+  const watch = new LinkWatch(['eth0'], { sysfsRoot: root, pollMs: 0, logger, monitorCommand: ['tail', '-n', '+1', '-f', feed] });
+  try {
+    await watch.start();
+    const [first] = await waitFor(() => (monitorsWith(feed).length === 1 ? monitorsWith(feed) : undefined), { what: 'the monitor' });
+    // Running: the monitor dies (SIGTERM from someone else): a warning, and a new monitor after the pause.
+    process.kill(first, 'SIGTERM');
+    await until(() => logger.at('WARN').length > 0, { what: 'the restart warning' });
+    assert.deepEqual(logger.at('WARN'), ['WARN link monitor exited (SIGTERM); restarted']);
+    const second = await waitFor(() => monitorsWith(feed).find((p) => p !== first), { what: 'the restarted monitor' });
+
+    // The owner's stop has begun (a stop signal to the process group reaches the monitor too), stop() comes later.
+    watch.prepareStop();
+    process.kill(second, 'SIGTERM');
+    await until(() => logger.lines.includes('DEBUG link monitor ended (SIGTERM) while stopping; not restarted'), { what: 'the quiet end' });
+    assert.equal(watch.state('eth0').up, true, 'states are still known while stopping');
+    await watch.stop();
+    assert.deepEqual(logger.at('WARN'), ['WARN link monitor exited (SIGTERM); restarted'], 'no second warning');
+    assert.deepEqual(monitorsWith(feed), [], 'no monitor was started again');
   } finally {
     await watch.stop();
     rmSync(root, { recursive: true, force: true });
