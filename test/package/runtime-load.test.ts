@@ -130,7 +130,7 @@ for (const rt of RUNTIMES) {
 
       // what Import > Examples shows: a folder per node type, a flow per file
       const folders = await getJson<string[]>(`${base}/library/examples/flows/${PACKAGE}/`);
-      assert.deepEqual(folders, ['failover-controller', 'route-verifier']);
+      assert.deepEqual(folders, ['failover-controller', 'fona-power', 'route-verifier']);
       const flows = await getJson<Array<{ fn?: string }>>(`${base}/library/examples/flows/${PACKAGE}/failover-controller`);
       assert.ok(flows.some((f) => f.fn === '01 - Failover to a FONA modem like the guide'), JSON.stringify(flows));
     });
