@@ -23,13 +23,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { NetLab, isRoot, listNamespaces, missingTools, type LabProcess } from '../lab/netlab';
 import { DASHBOARD_PACKAGE } from '../support/red-helper';
 import { until, waitFor } from '../support/wait';
+import { freePort } from '../support/ports';
 
 const ROOT = resolve(__dirname, '../../..');
 const PACKAGE = 'node-red-contrib-ifacefailover';
@@ -72,17 +72,6 @@ function labFlow(): FlowNode[] {
   return flow;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** SIGTERM to a detached child's process group, SIGKILL after graceMs; waits for the exit. */
 async function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {

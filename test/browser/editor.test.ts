@@ -24,13 +24,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { isRoot, listNamespaces, missingTools, removeStaleLabs } from '../lab/netlab';
 import { DASHBOARD_PACKAGE } from '../support/red-helper';
 import { sleep, until } from '../support/wait';
+import { freePort } from '../support/ports';
 
 const ROOT = resolve(__dirname, '../../..');
 const PACKAGE = 'node-red-contrib-ifacefailover';
@@ -49,6 +49,8 @@ function shotsDir(): string {
   return shotsTemp;
 }
 const TYPES = ['failover-controller', 'route-verifier', 'route-switch', 'fona-power', 'ppp-control'] as const;
+/** Every node of the palette: TYPES plus failover-mqtt (state for Home Assistant and fleets). */
+const PALETTE = [...TYPES, 'failover-mqtt'] as const;
 /** The URL path under which Node-RED serves the package's icons. */
 const ICONS = `icons/${PACKAGE}/`;
 const CHROMIUM_ARGS = [
@@ -133,17 +135,6 @@ interface PageGlobals {
 // ───────────────────────────── helpers ─────────────────────────────
 
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 function running(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
@@ -597,7 +588,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       assert.deepEqual(browser?.blocked ?? [], [], 'the editor asked for nothing outside Node-RED');
     });
 
-    it('shows the five nodes in the ifacefailover category, each with an icon of its own and a label in words', { timeout: 30_000 }, async () => {
+    it('shows the six nodes in the ifacefailover category, each with an icon of its own and a label in words', { timeout: 30_000 }, async () => {
       const responses: Array<{ url: string; status: number }> = [];
       page.on('response', (r) => {
         if (r.url().includes(ICONS)) responses.push({ url: r.url(), status: r.status() });
@@ -605,7 +596,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       const header = page.locator('#red-ui-palette-header-ifacefailover');
       assert.match((await header.textContent()) ?? '', /ifacefailover/);
       const shown: Array<{ type: string; label: string; icon: string }> = [];
-      for (const type of TYPES) {
+      for (const type of PALETTE) {
         const item = paletteItem(page, type);
         await item.waitFor();
         const seen = await item.evaluate((el: DomElement) => {
@@ -627,8 +618,8 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         shown.push({ type, label: seen.label, icon: url });
       }
       console.log(`palette: ${shown.map((s) => `${s.label} (${s.icon.slice(s.icon.lastIndexOf('/') + 1)})`).join(', ')}`);
-      assert.equal(new Set(shown.map((s) => s.icon)).size, TYPES.length, `five different icons: ${JSON.stringify(shown)}`);
-      assert.equal(new Set(shown.map((s) => s.label.toLowerCase())).size, TYPES.length, 'five different labels');
+      assert.equal(new Set(shown.map((s) => s.icon)).size, PALETTE.length, `six different icons: ${JSON.stringify(shown)}`);
+      assert.equal(new Set(shown.map((s) => s.label.toLowerCase())).size, PALETTE.length, 'six different labels');
 
       // each icon loads and draws, and no two draw the same picture: the pixels of each on a 40 × 60 canvas
       const pictures: string[] = [];
@@ -660,7 +651,7 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
         assert.ok(picture.painted > 40 && picture.painted < 1200, `${type}: ${picture.painted} of 2400 pixels drawn`);
         pictures.push(picture.alpha);
       }
-      assert.equal(new Set(pictures).size, TYPES.length, 'five different pictures');
+      assert.equal(new Set(pictures).size, PALETTE.length, 'six different pictures');
       // and none the page asked for failed (most it loaded with the editor, before this listened)
       assert.ok(responses.every((i) => i.status === 200 || i.status === 304), JSON.stringify(responses));
 

@@ -8,10 +8,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { isRoot, listNamespaces, missingTools, removeStaleLabs } from './netlab';
 import { sleep } from '../support/wait';
+import { freePort } from '../support/ports';
 
 const DEMO = resolve(__dirname, '../../demo/start.js');
 const ROOT = isRoot();
@@ -19,17 +19,6 @@ const MISSING = ROOT ? missingTools() : [];
 const SKIP = !ROOT ? 'needs root (network namespaces); CI runs it as root' : MISSING.length > 0 ? `missing tools: ${MISSING.join(', ')}` : false;
 if (SKIP) console.warn(`SKIPPED: the npm start (demo) lab test: ${SKIP}`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 
 interface Demo {
@@ -138,7 +127,7 @@ describe('npm start: Node-RED with the example flow in the network lab', { skip:
     // our nodes are installed: the palette lists them
     const nodes = (await (await fetch(`${base}/nodes`, { headers: { accept: 'application/json' } })).json()) as Array<{ module: string; types: string[] }>;
     const ours = nodes.filter((n) => n.module === 'node-red-contrib-ifacefailover').flatMap((n) => n.types);
-    assert.deepEqual(ours.sort(), ['failover-controller', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink']);
+    assert.deepEqual(ours.sort(), ['failover-controller', 'failover-mqtt', 'fona-power', 'ppp-control', 'route-switch', 'route-verifier', 'uplink']);
 
     // the controller reaches the primary: it puts eth0's default route in place (the lab starts without one)
     const primary = await waitForDefault(dut, 'eth0', demo, 30_000);

@@ -8,11 +8,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { resolve } from 'node:path';
 import { coreNodes, initHelper } from '../support/red-helper';
 import type { FlowNode } from '../support/flow-check';
 import { sleep, until } from '../support/wait';
+import { freePort } from '../support/ports';
 
 const helper = initHelper();
 const EXAMPLE = resolve(__dirname, '../../../examples/failover-controller/03 - Post events over HTTP with retries.json');
@@ -38,13 +38,6 @@ interface Hit {
   body: Record<string, unknown>;
 }
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const servers: Server[] = [];
 

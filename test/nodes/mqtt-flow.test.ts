@@ -11,13 +11,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { coreNodes, initHelper, redRuntime } from '../support/red-helper';
 import type { FlowNode } from '../support/flow-check';
 import { findMosquitto } from '../support/mosquitto';
 import { until } from '../support/wait';
+import { freePort } from '../support/ports';
 
 const helper = initHelper();
 const EXAMPLE = resolve(__dirname, '../../../examples/failover-controller/02 - Notify by MQTT and e-mail.json');
@@ -65,13 +65,6 @@ async function subscriber(port: number, topic: string, name: string): Promise<{ 
 
 // ---- the broker ---------------------------------------------------------------------------------------
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Broker {
   port: number;

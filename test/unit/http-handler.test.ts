@@ -6,7 +6,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { ConfigError } from '../../lib/errors';
 import { FailoverEvent } from '../../lib/engine/events';
 import { Logger } from '../../lib/log/logger';
@@ -16,6 +15,7 @@ import { PyTuple, PyValue } from '../../lib/properties/python-literal';
 import type { HandlerSpec } from '../../lib/properties/handler-specs';
 import { HttpSettings, parseHttpKwargs } from '../../lib/properties/http-kwargs';
 import { createHttpHandler, HttpHandlers } from '../../lib/service/http-handler';
+import { freePort } from '../support/ports';
 
 interface Received {
   method: string;
@@ -24,13 +24,6 @@ interface Received {
   body: Record<string, unknown>;
 }
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const servers: Server[] = [];
 after(() => {

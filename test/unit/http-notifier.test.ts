@@ -4,8 +4,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { HttpNotifier } from '../../lib/notify/http-notifier';
+import { freePort } from '../support/ports';
 
 interface Received {
   path: string;
@@ -13,13 +13,6 @@ interface Received {
   body: unknown;
 }
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
