@@ -658,11 +658,11 @@ describe('the editor in chromium', { skip: NO_BROWSER }, () => {
       // screenshot: only our category open, the help popover of the controller
       await page.locator('#red-ui-palette .red-ui-component-footer button').first().click(); // collapse all
       await header.click();
-      await paletteItem(page, 'ppp-control').waitFor({ state: 'visible' });
+      await paletteItem(page, 'failover-mqtt').waitFor({ state: 'visible' });
       await paletteItem(page, 'failover-controller').hover();
       await page.locator('.red-ui-popover').first().waitFor({ state: 'visible', timeout: 5000 }).catch(() => undefined);
       await sleep(300); // the popover's fade-in has no event to wait for
-      await shot(page, 'palette.png', { x: 0, y: 0, width: 640, height: 600 });
+      await shot(page, 'palette.png', { x: 0, y: 0, width: 640, height: 660 });
       await page.mouse.move(700, 700);
       await page.locator('#red-ui-palette .red-ui-component-footer button').nth(1).click(); // expand all
     });
